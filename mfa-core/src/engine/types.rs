@@ -1,0 +1,281 @@
+//! The values the engine's flows take and return.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::factor::{FactorKind, FactorSummary, Purpose};
+use crate::ids::{ChallengeId, DeviceId, FactorId};
+use crate::oob::CodeSent;
+use crate::policy::Audience;
+use crate::secret::SecretString;
+use crate::totp::TotpEnrollment;
+use crate::trust::{IssuedTrust, TrustDevice};
+
+/// What a login looks like to the policy: who (platform, groups) and the
+/// trust cookie, if the browser sent one.
+#[derive(Clone, Debug)]
+pub struct LoginContext {
+    /// Platform and groups.
+    pub audience: Audience,
+    /// The raw value of the trust cookie, if any.
+    pub trust_token: Option<SecretString>,
+}
+
+impl LoginContext {
+    /// A login from `audience` without a trust cookie.
+    pub fn new(audience: Audience) -> Self {
+        LoginContext {
+            audience,
+            trust_token: None,
+        }
+    }
+
+    /// Adds the trust cookie's value.
+    pub fn with_trust_token(mut self, value: impl Into<SecretString>) -> Self {
+        self.trust_token = Some(value.into());
+        self
+    }
+}
+
+/// How strongly the current session is authenticated. Adapters keep it in
+/// the session (it holds no secret) and pass it back in a [`Caller`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Assurance {
+    /// Password checked, no second factor (pending, or MFA not required).
+    PasswordOnly,
+    /// A trusted device skipped the second factor: weaker than a fresh
+    /// factor (NIST SP 800-63B rev 4); never counts for step-up.
+    TrustedDevice {
+        /// When.
+        at: Timestamp,
+    },
+    /// A second factor verified.
+    SecondFactor {
+        /// When.
+        at: Timestamp,
+        /// Which kind.
+        method: FactorKind,
+    },
+}
+
+/// Who asks for a change: from where, and how strongly authenticated.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Platform and groups (for the policy).
+    pub audience: Audience,
+    /// The session's assurance.
+    pub assurance: Assurance,
+}
+
+/// Why a login completed without a second factor now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompletedBy {
+    /// The policy does not require MFA and the user has no factor.
+    NotRequired,
+    /// A valid trusted-device token.
+    TrustedDevice {
+        /// Which device.
+        device: DeviceId,
+    },
+}
+
+/// The engine's answer after the password: what the login needs next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum LoginStep {
+    /// The session may be created.
+    Complete {
+        /// Why no factor was needed.
+        by: CompletedBy,
+    },
+    /// Ask for a second factor: one of these, or a recovery code.
+    ChooseFactor {
+        /// Usable factors (allowed for this cohort).
+        factors: Vec<FactorSummary>,
+        /// Whether the user has unused recovery codes.
+        recovery_codes: bool,
+        /// Whether "Trust this device" may be offered.
+        trust_allowed: bool,
+    },
+    /// The user must enrol one of these methods before going on.
+    MustEnroll {
+        /// Methods allowed for this cohort.
+        methods: Vec<FactorKind>,
+    },
+    /// Grace period: offer enrolment, which the user may skip.
+    OfferEnroll {
+        /// Methods allowed for this cohort.
+        methods: Vec<FactorKind>,
+        /// When it becomes mandatory.
+        enforce_from: Option<Timestamp>,
+    },
+    /// Too many failures.
+    Locked {
+        /// Until when; `None`: until an administrator unlocks.
+        until: Option<Timestamp>,
+    },
+}
+
+/// Which code is being entered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptTarget {
+    /// A code from this authenticator app.
+    Totp(FactorId),
+    /// The code sent for this challenge.
+    Challenge(ChallengeId),
+    /// One of the user's recovery codes.
+    RecoveryCode,
+}
+
+/// A code to verify.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// Which code.
+    pub target: AttemptTarget,
+    /// What the user typed.
+    pub code: SecretString,
+    /// What for (login, step-up).
+    pub purpose: Purpose,
+    /// Whether to trust this device afterwards (login only).
+    pub trust: TrustDevice,
+    /// Platform and groups (the policy decides whether trust is allowed).
+    pub audience: Audience,
+}
+
+impl Attempt {
+    /// A login attempt with `code` for `target`, without trusting the device.
+    pub fn login(target: AttemptTarget, code: impl Into<SecretString>, audience: Audience) -> Self {
+        Attempt {
+            target,
+            code: code.into(),
+            purpose: Purpose::Login,
+            trust: TrustDevice::No,
+            audience,
+        }
+    }
+
+    /// The same attempt for step-up.
+    pub fn step_up(mut self) -> Self {
+        self.purpose = Purpose::StepUp;
+        self
+    }
+
+    /// Asks to trust this device on success.
+    pub fn trust_device(mut self, label: impl Into<String>) -> Self {
+        self.trust = TrustDevice::Yes { label: label.into() };
+        self
+    }
+}
+
+/// A successful verification.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Verified {
+    /// What it proved.
+    pub method: FactorKind,
+    /// The factor used (none for a recovery code).
+    pub factor: Option<FactorId>,
+    /// What for.
+    pub purpose: Purpose,
+    /// The assurance to record in the session.
+    pub assurance: Assurance,
+    /// A trust token, if one was asked for and the policy allows it.
+    pub trust: Option<IssuedTrust>,
+    /// Recovery codes left, when one was used.
+    pub recovery_codes_left: Option<u32>,
+}
+
+/// A new factor to enrol.
+#[derive(Clone, Debug)]
+pub enum EnrollRequest {
+    /// An authenticator app.
+    Totp {
+        /// The user's name for it ("Phone", "Authy").
+        label: String,
+        /// The account name the app shows under the issuer (e.g. the
+        /// user's email). No ':'.
+        account_name: String,
+    },
+    /// Codes by text message to a phone.
+    Sms {
+        /// The user's name for it.
+        label: String,
+        /// The phone number.
+        phone: String,
+    },
+    /// Codes by email.
+    Email {
+        /// The user's name for it.
+        label: String,
+        /// The address.
+        address: String,
+    },
+}
+
+/// A started enrolment.
+#[derive(Clone, Debug)]
+pub enum Enrollment {
+    /// Show the QR code and key, then confirm with a code from the app.
+    Totp(TotpEnrollment),
+    /// A code was sent; confirm with it.
+    OutOfBand(CodeSent),
+}
+
+impl Enrollment {
+    /// The pending factor's id.
+    pub fn factor(&self) -> &FactorId {
+        match self {
+            Enrollment::Totp(t) => &t.factor,
+            Enrollment::OutOfBand(c) => &c.factor,
+        }
+    }
+}
+
+/// A confirmed enrolment.
+#[derive(Clone, Debug)]
+pub struct Enrolled {
+    /// The new factor.
+    pub factor: FactorSummary,
+    /// Confirming proved the factor: record this assurance.
+    pub assurance: Assurance,
+}
+
+/// A user's MFA state at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MfaStatus {
+    /// Confirmed factors.
+    pub factors: Vec<FactorSummary>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+    /// Live trusted devices.
+    pub trusted_devices: usize,
+    /// Set after an admin reset until a factor is enrolled.
+    pub reenroll_required: bool,
+    /// If locked, until when (`Some(None)`: until an admin unlocks).
+    pub locked: Option<Option<Timestamp>>,
+}
+
+/// Whether a session may go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum SessionCheck {
+    /// It may.
+    Valid,
+    /// Its cohort's re-login cut-off has passed: log in again.
+    RolloutCutoff,
+    /// The user's sessions were revoked (admin reset, or by the app).
+    Revoked,
+}
+
+/// What [`Mfa::rotate_secrets`](crate::Mfa::rotate_secrets) did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    /// Factors re-sealed with the current key.
+    pub resealed: u64,
+    /// Factors already on the current key.
+    pub current: u64,
+    /// Factors whose secret could not be opened (key missing): left as is.
+    pub unreadable: u64,
+}

@@ -1,0 +1,530 @@
+//! `MemoryStore`: the whole state behind one mutex, so every method is
+//! trivially atomic. For tests, demos and single-process apps that can lose
+//! their MFA state on restart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::records::*;
+use super::{MfaStore, StoreResult};
+use crate::clock::Timestamp;
+use crate::crypto::{KeyedHash, Sealed};
+use crate::error::StoreError;
+use crate::factor::{FactorState, Purpose};
+use crate::ids::{ChallengeId, DeviceId, FactorId, RecoveryId, UserId};
+use crate::limiter::{Gate, LockoutRules, SendDecision, SendRules};
+
+#[derive(Default)]
+struct UserData {
+    state: UserState,
+    factors: Vec<FactorRecord>,
+    challenges: Vec<ChallengeRecord>,
+    devices: Vec<DeviceRecord>,
+    recovery: Vec<RecoveryRecord>,
+    sends: Vec<Timestamp>,
+}
+
+#[derive(Default)]
+struct Inner {
+    // BTreeMap so `factor_users` pages in id order.
+    users: BTreeMap<UserId, UserData>,
+    device_tokens: HashMap<[u8; 32], UserId>,
+    destination_sends: HashMap<[u8; 32], Vec<Timestamp>>,
+}
+
+impl Inner {
+    fn user(&mut self, user: &UserId) -> &mut UserData {
+        self.users.entry(user.clone()).or_default()
+    }
+}
+
+/// A thread-safe in-memory [`MfaStore`] with the same atomic guarantees as
+/// the database stores (it passes the same `testkit` suite).
+///
+/// ```
+/// use mfa_core::{MemoryStore, MfaStore, UserId};
+/// # tokio_test_block_on(async {
+/// let store = MemoryStore::new();
+/// let state = store.user_state(&UserId::new("u1").unwrap()).await.unwrap();
+/// assert_eq!(state.failures, 0);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied change:
+        // every method mutates only after all its checks.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn live(c: &ChallengeRecord, now: Timestamp) -> bool {
+    c.used_at.is_none() && now < c.expires_at
+}
+
+fn revoke_devices(data: &mut UserData, now: Timestamp) -> u64 {
+    let mut n = 0;
+    for d in data.devices.iter_mut().filter(|d| d.revoked_at.is_none()) {
+        if d.expires_at > now {
+            n += 1;
+        }
+        d.revoked_at = Some(now);
+    }
+    n
+}
+
+#[async_trait]
+impl MfaStore for MemoryStore {
+    async fn user_state(&self, user: &UserId) -> StoreResult<UserState> {
+        Ok(self
+            .lock()
+            .users
+            .get(user)
+            .map(|u| u.state.clone())
+            .unwrap_or_default())
+    }
+
+    async fn revoke_sessions(&self, user: &UserId, at: Timestamp) -> StoreResult<()> {
+        self.lock().user(user).state.sessions_revoked_at = Some(at);
+        Ok(())
+    }
+
+    async fn bump_epoch(&self, user: &UserId, now: Timestamp) -> StoreResult<u64> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        data.state.epoch += 1;
+        revoke_devices(data, now);
+        Ok(data.state.epoch)
+    }
+
+    async fn reset_user(&self, user: &UserId, now: Timestamp) -> StoreResult<()> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        let hashes: Vec<[u8; 32]> = data.devices.iter().map(|d| d.token_hash.0).collect();
+        data.factors.clear();
+        data.challenges.clear();
+        data.devices.clear();
+        data.recovery.clear();
+        data.state = UserState {
+            epoch: data.state.epoch + 1,
+            failures: 0,
+            locked_until: None,
+            reenroll_required: true,
+            sessions_revoked_at: Some(now),
+        };
+        for h in hashes {
+            g.device_tokens.remove(&h);
+        }
+        Ok(())
+    }
+
+    async fn insert_factor(&self, factor: &FactorRecord) -> StoreResult<()> {
+        let mut g = self.lock();
+        let data = g.user(&factor.user);
+        if data.factors.iter().any(|f| f.id == factor.id) {
+            return Err(StoreError::Conflict("factor id"));
+        }
+        data.factors.push(factor.clone());
+        Ok(())
+    }
+
+    async fn factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>> {
+        let g = self.lock();
+        Ok(g.users
+            .get(user)
+            .and_then(|d| d.factors.iter().find(|f| &f.id == id).cloned()))
+    }
+
+    async fn factors(&self, user: &UserId) -> StoreResult<Vec<FactorRecord>> {
+        Ok(self
+            .lock()
+            .users
+            .get(user)
+            .map(|d| d.factors.clone())
+            .unwrap_or_default())
+    }
+
+    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        let Some(f) = data
+            .factors
+            .iter_mut()
+            .find(|f| &f.id == id && f.state == FactorState::Pending)
+        else {
+            return Ok(false);
+        };
+        f.state = FactorState::Active;
+        f.confirmed_at = Some(now);
+        data.state.reenroll_required = false;
+        Ok(true)
+    }
+
+    async fn rename_factor(&self, user: &UserId, id: &FactorId, label: &str) -> StoreResult<bool> {
+        let mut g = self.lock();
+        match g.user(user).factors.iter_mut().find(|f| &f.id == id) {
+            Some(f) => {
+                f.label = label.to_owned();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        let before = data.factors.len();
+        data.factors.retain(|f| &f.id != id);
+        if data.factors.len() == before {
+            return Ok(false);
+        }
+        data.challenges.retain(|c| &c.factor != id);
+        data.state.epoch += 1;
+        revoke_devices(data, now);
+        Ok(true)
+    }
+
+    async fn delete_stale_pending(&self, user: &UserId, before: Timestamp) -> StoreResult<u64> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        let n = data.factors.len();
+        data.factors
+            .retain(|f| !(f.state == FactorState::Pending && f.created_at < before));
+        Ok((n - data.factors.len()) as u64)
+    }
+
+    async fn update_sealed(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        secret: Option<&Sealed>,
+        destination: Option<&Sealed>,
+    ) -> StoreResult<bool> {
+        let mut g = self.lock();
+        match g.user(user).factors.iter_mut().find(|f| &f.id == id) {
+            Some(f) => {
+                f.secret = secret.cloned();
+                f.destination = destination.cloned();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn advance_totp_step(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        step: u64,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut g = self.lock();
+        match g.user(user).factors.iter_mut().find(|f| &f.id == id) {
+            Some(f) if f.last_step.is_none_or(|last| last < step) => {
+                f.last_step = Some(step);
+                f.last_used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn touch_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<()> {
+        let mut g = self.lock();
+        if let Some(f) = g.user(user).factors.iter_mut().find(|f| &f.id == id) {
+            f.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn factor_users(&self, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<UserId>> {
+        let g = self.lock();
+        Ok(g.users
+            .iter()
+            .filter(|(u, d)| after.is_none_or(|a| *u > a) && !d.factors.is_empty())
+            .take(limit as usize)
+            .map(|(u, _)| u.clone())
+            .collect())
+    }
+
+    async fn replace_challenge(
+        &self,
+        challenge: &ChallengeRecord,
+        resend_gap: Duration,
+        max_attempts: u32,
+    ) -> StoreResult<ReplaceOutcome> {
+        let now = challenge.created_at;
+        let mut g = self.lock();
+        let data = g.user(&challenge.user);
+        let current = data
+            .challenges
+            .iter()
+            .filter(|c| c.purpose == challenge.purpose && live(c, now))
+            .max_by_key(|c| c.created_at);
+        let mut attempts = 0;
+        if let Some(c) = current {
+            let ready_at = c.created_at + resend_gap;
+            if now < ready_at {
+                return Ok(ReplaceOutcome::TooSoon {
+                    retry_after: ready_at.saturating_since(now),
+                });
+            }
+            if c.attempts >= max_attempts {
+                return Ok(ReplaceOutcome::Exhausted { until: c.expires_at });
+            }
+            attempts = c.attempts;
+        }
+        data.challenges.retain(|c| c.purpose != challenge.purpose);
+        let mut fresh = challenge.clone();
+        fresh.attempts = attempts;
+        data.challenges.push(fresh);
+        Ok(ReplaceOutcome::Replaced { attempts })
+    }
+
+    async fn take_attempt(
+        &self,
+        user: &UserId,
+        id: &ChallengeId,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<AttemptOutcome> {
+        let mut g = self.lock();
+        let Some(c) = g.user(user).challenges.iter_mut().find(|c| &c.id == id) else {
+            return Ok(AttemptOutcome::NotFound);
+        };
+        if c.used_at.is_some() || c.attempts >= max_attempts {
+            return Ok(AttemptOutcome::Closed);
+        }
+        if now >= c.expires_at {
+            return Ok(AttemptOutcome::Expired);
+        }
+        c.attempts += 1;
+        Ok(AttemptOutcome::Counted(c.clone()))
+    }
+
+    async fn mark_challenge_used(
+        &self,
+        user: &UserId,
+        id: &ChallengeId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut g = self.lock();
+        match g.user(user).challenges.iter_mut().find(|c| &c.id == id) {
+            Some(c) if c.used_at.is_none() => {
+                c.used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn live_challenge(
+        &self,
+        user: &UserId,
+        purpose: Purpose,
+        now: Timestamp,
+    ) -> StoreResult<Option<ChallengeRecord>> {
+        let g = self.lock();
+        Ok(g.users.get(user).and_then(|d| {
+            d.challenges
+                .iter()
+                .filter(|c| c.purpose == purpose && live(c, now))
+                .max_by_key(|c| c.created_at)
+                .cloned()
+        }))
+    }
+
+    async fn reserve_attempt(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+        rules: &LockoutRules,
+    ) -> StoreResult<Gate> {
+        let mut g = self.lock();
+        let s = &mut g.user(user).state;
+        if rules.is_hard_stopped(s.failures) {
+            return Ok(Gate::Locked { until: None });
+        }
+        if let Some(until) = s.locked_until.filter(|&u| now < u) {
+            return Ok(Gate::Locked { until: Some(until) });
+        }
+        s.failures += 1;
+        s.locked_until = rules.lock_after(s.failures).map(|d| now + d);
+        Ok(Gate::Open { failures: s.failures })
+    }
+
+    async fn clear_failures(&self, user: &UserId) -> StoreResult<()> {
+        let mut g = self.lock();
+        let s = &mut g.user(user).state;
+        s.failures = 0;
+        s.locked_until = None;
+        Ok(())
+    }
+
+    async fn record_send(
+        &self,
+        user: &UserId,
+        destination: &KeyedHash,
+        now: Timestamp,
+        rules: &SendRules,
+    ) -> StoreResult<SendDecision> {
+        let since = now - rules.window;
+        let mut g = self.lock();
+        let mut by_dest = g.destination_sends.remove(&destination.0).unwrap_or_default();
+        by_dest.retain(|&t| t > since);
+        let data = g.user(user);
+        data.sends.retain(|&t| t > since);
+        let refused_after = |sends: &[Timestamp], cap: u32| {
+            (sends.len() as u32 >= cap).then(|| {
+                let oldest = sends.iter().copied().min().unwrap_or(now);
+                (oldest + rules.window).saturating_since(now)
+            })
+        };
+        let refusal = refused_after(&data.sends, rules.per_account)
+            .into_iter()
+            .chain(refused_after(&by_dest, rules.per_destination))
+            .max();
+        let decision = match refusal {
+            Some(retry_after) => SendDecision::Refused { retry_after },
+            None => {
+                data.sends.push(now);
+                by_dest.push(now);
+                SendDecision::Allowed
+            }
+        };
+        g.destination_sends.insert(destination.0, by_dest);
+        Ok(decision)
+    }
+
+    async fn insert_device(&self, device: &DeviceRecord) -> StoreResult<()> {
+        let mut g = self.lock();
+        if g.device_tokens.contains_key(&device.token_hash.0) {
+            return Err(StoreError::Conflict("device token"));
+        }
+        g.device_tokens.insert(device.token_hash.0, device.user.clone());
+        g.user(&device.user).devices.push(device.clone());
+        Ok(())
+    }
+
+    async fn device_by_token(&self, hash: &KeyedHash) -> StoreResult<Option<DeviceRecord>> {
+        let g = self.lock();
+        let Some(user) = g.device_tokens.get(&hash.0) else {
+            return Ok(None);
+        };
+        Ok(g.users
+            .get(user)
+            .and_then(|d| d.devices.iter().find(|d| d.token_hash == *hash).cloned()))
+    }
+
+    async fn touch_device(&self, user: &UserId, id: &DeviceId, now: Timestamp) -> StoreResult<()> {
+        let mut g = self.lock();
+        if let Some(d) = g.user(user).devices.iter_mut().find(|d| &d.id == id) {
+            d.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn devices(&self, user: &UserId, now: Timestamp) -> StoreResult<Vec<DeviceRecord>> {
+        let g = self.lock();
+        let mut out: Vec<DeviceRecord> = g
+            .users
+            .get(user)
+            .map(|d| {
+                d.devices
+                    .iter()
+                    .filter(|d| d.revoked_at.is_none() && d.expires_at > now)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|d| std::cmp::Reverse(d.created_at));
+        Ok(out)
+    }
+
+    async fn revoke_device(&self, user: &UserId, id: &DeviceId, now: Timestamp) -> StoreResult<bool> {
+        let mut g = self.lock();
+        match g
+            .user(user)
+            .devices
+            .iter_mut()
+            .find(|d| &d.id == id && d.revoked_at.is_none() && d.expires_at > now)
+        {
+            Some(d) => {
+                d.revoked_at = Some(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn revoke_all_devices(&self, user: &UserId, now: Timestamp) -> StoreResult<u64> {
+        let mut g = self.lock();
+        Ok(revoke_devices(g.user(user), now))
+    }
+
+    async fn replace_recovery_codes(&self, user: &UserId, codes: &[RecoveryRecord]) -> StoreResult<()> {
+        let mut g = self.lock();
+        g.user(user).recovery = codes.to_vec();
+        Ok(())
+    }
+
+    async fn recovery_code(
+        &self,
+        user: &UserId,
+        fingerprint: &KeyedHash,
+    ) -> StoreResult<Option<RecoveryRecord>> {
+        let g = self.lock();
+        Ok(g.users.get(user).and_then(|d| {
+            d.recovery
+                .iter()
+                .find(|r| r.used_at.is_none() && r.fingerprint == *fingerprint)
+                .cloned()
+        }))
+    }
+
+    async fn use_recovery_code(&self, user: &UserId, id: &RecoveryId, now: Timestamp) -> StoreResult<bool> {
+        let mut g = self.lock();
+        match g
+            .user(user)
+            .recovery
+            .iter_mut()
+            .find(|r| &r.id == id && r.used_at.is_none())
+        {
+            Some(r) => {
+                r.used_at = Some(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn recovery_codes_remaining(&self, user: &UserId) -> StoreResult<u32> {
+        let g = self.lock();
+        Ok(g.users
+            .get(user)
+            .map(|d| d.recovery.iter().filter(|r| r.used_at.is_none()).count() as u32)
+            .unwrap_or(0))
+    }
+}
