@@ -167,7 +167,11 @@ impl fmt::Debug for Sealed {
 /// ```
 #[derive(Clone)]
 pub struct Keys {
-    mac: SecretBytes,
+    /// The HMAC-SHA256 state keyed with the MAC key, set up once: each keyed
+    /// hash clones it instead of hashing the key blocks again (two of the
+    /// few compressions a short keyed hash costs). As secret as the key;
+    /// hmac's `zeroize` feature wipes it on drop.
+    mac: Hmac<Sha256>,
     current: u32,
     ring: BTreeMap<u32, SecretBytes>,
 }
@@ -205,8 +209,15 @@ impl Keys {
     pub fn new(mac_key: &[u8], current_id: u32, current_key: &[u8]) -> Result<Self, ConfigError> {
         let mut ring = BTreeMap::new();
         ring.insert(current_id, key32("encryption key", current_key)?);
+        let mac_key = key32("MAC key", mac_key)?;
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key.expose()).map_err(|_| {
+            ConfigError::KeyLength {
+                what: "MAC key",
+                len: mac_key.expose().len(),
+            }
+        })?;
         Ok(Keys {
-            mac: key32("MAC key", mac_key)?,
+            mac,
             current: current_id,
             ring,
         })
@@ -265,11 +276,7 @@ impl Keys {
     /// HMAC-SHA256 of `parts` under `domain`. Each part is length-prefixed so
     /// that `("ab", "c")` and `("a", "bc")` hash differently.
     pub(crate) fn keyed_hash(&self, domain: HashDomain, parts: &[&[u8]]) -> KeyedHash {
-        let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(self.mac.expose()) {
-            Ok(m) => m,
-            // HMAC takes keys of any length; this arm cannot run.
-            Err(_) => return KeyedHash([0; 32]),
-        };
+        let mut mac = self.mac.clone();
         mac.update(domain.label());
         for p in parts {
             mac.update(&(p.len() as u64).to_be_bytes());

@@ -164,13 +164,14 @@ impl EventKind {
     }
 
     /// True when the user should be told through another channel (factor
-    /// changes, recovery-code use, new trusted device, admin actions,
+    /// added, changed or removed, recovery-code use, new trusted device, admin actions,
     /// lock-out): ASVS 6.3.7 / 7.5.1.
     pub fn notifies_user(&self) -> bool {
         matches!(
             self,
             EventKind::FactorEnrolled { .. }
                 | EventKind::FactorRemoved { .. }
+                | EventKind::FactorRenamed { .. }
                 | EventKind::RecoveryCodeUsed { .. }
                 | EventKind::RecoveryCodesGenerated { .. }
                 | EventKind::TrustedDeviceAdded { .. }
@@ -193,9 +194,18 @@ pub trait EventSink: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingSink;
 
+/// Formats an event's fields as JSON only when a subscriber asks for them.
+struct JsonFields<'a>(&'a EventKind);
+
+impl std::fmt::Display for JsonFields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self.0).map_err(|_| std::fmt::Error)?)
+    }
+}
+
 impl EventSink for TracingSink {
     fn record(&self, e: &SecurityEvent) {
-        let fields = serde_json::to_string(&e.kind).unwrap_or_default();
+        let fields = JsonFields(&e.kind);
         match e.kind {
             EventKind::VerifyFailed { .. }
             | EventKind::ReplayRefused { .. }

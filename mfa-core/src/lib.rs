@@ -9,6 +9,8 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod factor;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod ids;
 pub mod limiter;
 pub mod oob;

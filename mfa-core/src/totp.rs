@@ -3,7 +3,10 @@
 //! skew window. Replay refusal is the store's atomic
 //! [`advance_totp_step`](crate::MfaStore::advance_totp_step).
 
+use hmac::{Hmac, KeyInit, Mac};
 use qrcode::QrCode;
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Builder, Totp};
 use zeroize::Zeroizing;
 
@@ -125,18 +128,51 @@ pub fn qr_png(data: &str) -> Result<Vec<u8>, MfaError> {
     Ok(out)
 }
 
+/// RFC 4226 HOTP value (dynamic truncation, `digits` digits) of `counter`
+/// from a key state set up once: cloning it skips the two key-block
+/// compressions a fresh HMAC pays per step.
+fn hotp(key: &Hmac<Sha1>, counter: u64, modulus: u32) -> u32 {
+    let mut mac = key.clone();
+    mac.update(&counter.to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let offset = usize::from(h[19] & 0x0f);
+    let v = u32::from_be_bytes([h[offset], h[offset + 1], h[offset + 2], h[offset + 3]]) & 0x7fff_ffff;
+    v % modulus
+}
+
 /// The time step `code` (already parsed) matches at `now`, if any: the
 /// current step first, then one back, one ahead, and so on within the skew.
+/// HOTP (HMAC-SHA1) with the key state set up once per call; each
+/// candidate is compared in constant time. `tests::hotp_agrees_with_totp_rs`
+/// checks it against totp-rs on the RFC vectors.
 pub(crate) fn matching_step(
     secret: &[u8],
     params: &TotpParams,
     code: &str,
     now: Timestamp,
 ) -> Result<Option<u64>, MfaError> {
-    let t = totp(secret, params, None, "")?;
+    // The same refusals totp-rs made when it built a `Totp` here: digits
+    // outside u8, a secret under 128 bits.
+    u8::try_from(params.digits).map_err(|_| MfaError::InvalidInput("totp digits"))?;
+    if secret.len() < 16 {
+        return Err(MfaError::InvalidInput("account name"));
+    }
+    let Some(modulus) = 10u32.checked_pow(params.digits) else {
+        return Err(MfaError::InvalidInput("totp digits"));
+    };
+    // Exactly `digits` ASCII digits, or no match (what totp-rs's token
+    // parser accepted).
+    if code.len() != params.digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let want = code
+        .bytes()
+        .fold(0u32, |v, d| v.wrapping_mul(10).wrapping_add(u32::from(d - b'0')));
     let Ok(secs) = u64::try_from(now.unix_secs()) else {
         return Ok(None);
     };
+    let key = <Hmac<Sha1> as KeyInit>::new_from_slice(secret)
+        .map_err(|_| MfaError::InvalidInput("account name"))?;
     let current = secs / params.step_secs;
     let mut candidates = [Some(current); 5];
     let mut n = 1;
@@ -150,10 +186,11 @@ pub(crate) fn matching_step(
             n += 1;
         }
     }
-    Ok(candidates[..n]
-        .iter()
-        .flatten()
-        .find_map(|&step| t.check(code, step.saturating_mul(params.step_secs))))
+    Ok(candidates[..n].iter().flatten().copied().find(|&step| {
+        // totp-rs derived the counter from `step * step_secs` (saturating).
+        let counter = step.saturating_mul(params.step_secs) / params.step_secs;
+        bool::from(hotp(&key, counter, modulus).ct_eq(&want))
+    }))
 }
 
 /// What a user needs to add an authenticator app: show the QR code, offer
@@ -236,5 +273,50 @@ mod tests {
         };
         let old = t.generate(29).to_string();
         assert_eq!(matching_step(secret, &strict, &old, now).unwrap(), None);
+    }
+
+    #[test]
+    fn hotp_agrees_with_totp_rs() {
+        // RFC 4226 App. D: HOTP of counters 0..9.
+        let secret = b"12345678901234567890";
+        let key = <Hmac<Sha1> as KeyInit>::new_from_slice(secret).unwrap();
+        let rfc4226 = [
+            755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
+        ];
+        for (counter, want) in rfc4226.into_iter().enumerate() {
+            assert_eq!(hotp(&key, counter as u64, 1_000_000), want);
+        }
+        // RFC 6238 App. B (SHA1, 8 digits) through matching_step, and the
+        // same code from totp-rs, for 6, 7 and 8 digits.
+        for (at, want) in [
+            (59u64, "94287082"),
+            (1111111109, "07081804"),
+            (1111111111, "14050471"),
+            (1234567890, "89005924"),
+            (2000000000, "69279037"),
+            (20000000000, "65353130"),
+        ] {
+            let p8 = TotpParams {
+                digits: 8,
+                skew_back: 0,
+                skew_ahead: 0,
+                ..TotpParams::default()
+            };
+            let now = Timestamp::from_unix_secs(at as i64);
+            assert_eq!(matching_step(secret, &p8, want, now).unwrap(), Some(at / 30));
+            for digits in 6..=8 {
+                let p = TotpParams { digits, ..p8 };
+                let ours = hotp(&key, at / 30, 10u32.pow(digits));
+                let theirs = totp(secret, &p, None, "").unwrap().generate(at).to_string();
+                assert_eq!(format!("{ours:0width$}", width = digits as usize), theirs);
+            }
+        }
+        // Malformed codes never match.
+        let p = TotpParams::default();
+        let now = Timestamp::from_unix_secs(59);
+        for bad in ["", "28708", "2870820", "+87082", "28708a"] {
+            assert_eq!(matching_step(secret, &p, bad, now).unwrap(), None, "{bad:?}");
+        }
+        assert!(matching_step(&secret[..15], &p, "287082", now).is_err());
     }
 }

@@ -149,6 +149,19 @@ impl<S: MfaStore> Mfa<S> {
     ) -> Result<Enrolled, MfaError> {
         let now = self.now();
         let f = self.pending_factor(user, factor).await?;
+        // The enrolment began without step-up because the user had no
+        // factor then. If one was confirmed since, that basis is gone: the
+        // new factor must be added again with a fresh second factor (a
+        // password-holder racing the real user's first enrolment).
+        let superseded = self
+            .store
+            .factors(user)
+            .await?
+            .iter()
+            .any(|g| g.id != f.id && g.is_active() && g.confirmed_at.is_some_and(|c| c > f.created_at));
+        if superseded {
+            return Err(MfaError::StepUpRequired);
+        }
         let input = SecretString::new(code.to_owned());
         match f.kind {
             FactorKind::Totp => {
@@ -222,7 +235,7 @@ impl<S: MfaStore> Mfa<S> {
         now: Timestamp,
     ) -> Result<(), MfaError> {
         match self
-            .verify_challenge(user, challenge, input, Purpose::Enroll, now)
+            .verify_challenge(user, challenge, input, Purpose::Enroll, None, now)
             .await
         {
             Ok(_) => Ok(()),

@@ -105,8 +105,8 @@ impl<S: MfaStore> Mfa<S> {
     }
 
     /// Whether a session issued at `issued_at` for `audience` may go on:
-    /// not if the user's sessions were revoked after it was issued (admin
-    /// reset), nor if its cohort's re-login cut-off has passed. Adapters
+    /// not if the user's sessions were revoked at or after the instant it
+    /// was issued (admin reset), nor if its cohort's re-login cut-off has passed. Adapters
     /// call it on each request and end the session when it is not `Valid`.
     pub async fn check_session(
         &self,
@@ -116,7 +116,7 @@ impl<S: MfaStore> Mfa<S> {
     ) -> Result<SessionCheck, MfaError> {
         let now = self.now();
         let state = self.store.user_state(user).await?;
-        let (check, reason) = if state.sessions_revoked_at.is_some_and(|r| issued_at < r) {
+        let (check, reason) = if state.sessions_revoked_at.is_some_and(|r| issued_at <= r) {
             (SessionCheck::Revoked, "revoked")
         } else if self.policy().must_relogin(issued_at, audience, now) {
             (SessionCheck::RolloutCutoff, "rollout_cutoff")

@@ -60,6 +60,15 @@ impl<S: MfaStore> Mfa<S> {
         let destination = Destination::parse(f.kind, to)?;
         let masked = destination.masked();
 
+        // No codes for a locked account: they could not be used anyway.
+        let state = self.store.user_state(user).await?;
+        if self.config.lockout.is_hard_stopped(state.failures) {
+            return Err(MfaError::Locked { until: None });
+        }
+        if let Some(until) = state.locked_until.filter(|&u| now < u) {
+            return Err(MfaError::Locked { until: Some(until) });
+        }
+
         // A cheap early answer inside the cool-down, so that impatient
         // clicks do not eat into the send caps. The authoritative check is
         // the atomic one in `replace_challenge`.
@@ -156,6 +165,9 @@ impl<S: MfaStore> Mfa<S> {
     /// check: TOTP window and atomic replay refusal; SMS/email challenge
     /// attempt count, expiry, constant-time keyed-hash compare and single
     /// use; recovery code fingerprint, one Argon2id check and single use.
+    /// A method the policy does not allow for `attempt.audience` is refused
+    /// with [`MfaError::MethodNotAllowed`] (TOTP before anything is counted;
+    /// SMS/email once the challenge is loaded, its attempt counted).
     /// Success clears the account's failures and, for a login with
     /// [`TrustDevice::Yes`] where the policy allows, issues a trust token.
     pub async fn verify(&self, user: &UserId, attempt: &Attempt) -> Result<Verified, MfaError> {
@@ -179,10 +191,17 @@ impl<S: MfaStore> Mfa<S> {
             _ => None,
         };
 
+        // The cohort's methods are the methods its users may *use*, not only
+        // enrol: a method the policy disables for this audience is refused
+        // even when the caller names its factor or challenge directly.
+        let allowed = self.policy().settings_for(&attempt.audience).methods;
         let result = match &attempt.target {
+            AttemptTarget::Totp(_) if !allowed.contains(&FactorKind::Totp) => {
+                Err(MfaError::MethodNotAllowed(FactorKind::Totp))
+            }
             AttemptTarget::Totp(factor) => self.verify_totp(user, factor, &attempt.code, now).await,
             AttemptTarget::Challenge(id) => {
-                self.verify_challenge(user, id, &attempt.code, attempt.purpose, now)
+                self.verify_challenge(user, id, &attempt.code, attempt.purpose, Some(&allowed), now)
                     .await
             }
             AttemptTarget::RecoveryCode => self.verify_recovery(user, &attempt.code, now).await,
@@ -306,6 +325,7 @@ impl<S: MfaStore> Mfa<S> {
         id: &ChallengeId,
         input: &SecretString,
         purpose: Purpose,
+        allowed: Option<&[FactorKind]>,
         now: Timestamp,
     ) -> Result<Proof, MfaError> {
         let code = parse_code(input.expose(), self.config.code_digits)?;
@@ -326,6 +346,12 @@ impl<S: MfaStore> Mfa<S> {
                 });
             }
         };
+        // A method the caller's cohort may not use: refused before the code
+        // is looked at (the attempt stays counted).
+        if allowed.is_some_and(|m| !m.contains(&challenge.kind)) {
+            self.failed(user, failures, now);
+            return Err(MfaError::MethodNotAllowed(challenge.kind));
+        }
         // The hash binds challenge, user and purpose: a code issued for any
         // other of them cannot match.
         let expected = code_hash(&self.keys, id, user, purpose, &code);

@@ -37,8 +37,49 @@ struct Inner {
 
 impl Inner {
     fn user(&mut self, user: &UserId) -> &mut UserData {
-        self.users.entry(user.clone()).or_default()
+        // Look up before inserting: `entry` would clone the id (allocate)
+        // on every call, and most calls find the user.
+        if !self.users.contains_key(user) {
+            self.users.insert(user.clone(), UserData::default());
+        }
+        match self.users.get_mut(user) {
+            Some(data) => data,
+            None => unreachable!("inserted above"),
+        }
     }
+}
+
+/// `reserve_attempt` on one user's state (see the trait).
+fn reserve(s: &mut UserState, now: Timestamp, rules: &LockoutRules) -> Gate {
+    if rules.is_hard_stopped(s.failures) {
+        return Gate::Locked { until: None };
+    }
+    if let Some(until) = s.locked_until.filter(|&u| now < u) {
+        return Gate::Locked { until: Some(until) };
+    }
+    s.failures += 1;
+    s.locked_until = rules.lock_after(s.failures).map(|d| now + d);
+    Gate::Open { failures: s.failures }
+}
+
+/// `take_attempt` on one user's challenges (see the trait).
+fn take(data: &mut UserData, id: &ChallengeId, now: Timestamp, max_attempts: u32) -> AttemptOutcome {
+    let Some(c) = data.challenges.iter_mut().find(|c| &c.id == id) else {
+        return AttemptOutcome::NotFound;
+    };
+    if c.used_at.is_some() || c.attempts >= max_attempts {
+        return AttemptOutcome::Closed;
+    }
+    if now >= c.expires_at {
+        return AttemptOutcome::Expired;
+    }
+    c.attempts += 1;
+    AttemptOutcome::Counted(c.clone())
+}
+
+fn clear(s: &mut UserState) {
+    s.failures = 0;
+    s.locked_until = None;
 }
 
 /// A thread-safe in-memory [`MfaStore`] with the same atomic guarantees as
@@ -311,17 +352,7 @@ impl MfaStore for MemoryStore {
         max_attempts: u32,
     ) -> StoreResult<AttemptOutcome> {
         let mut g = self.lock();
-        let Some(c) = g.user(user).challenges.iter_mut().find(|c| &c.id == id) else {
-            return Ok(AttemptOutcome::NotFound);
-        };
-        if c.used_at.is_some() || c.attempts >= max_attempts {
-            return Ok(AttemptOutcome::Closed);
-        }
-        if now >= c.expires_at {
-            return Ok(AttemptOutcome::Expired);
-        }
-        c.attempts += 1;
-        Ok(AttemptOutcome::Counted(c.clone()))
+        Ok(take(g.user(user), id, now, max_attempts))
     }
 
     async fn mark_challenge_used(
@@ -363,24 +394,91 @@ impl MfaStore for MemoryStore {
         rules: &LockoutRules,
     ) -> StoreResult<Gate> {
         let mut g = self.lock();
-        let s = &mut g.user(user).state;
-        if rules.is_hard_stopped(s.failures) {
-            return Ok(Gate::Locked { until: None });
-        }
-        if let Some(until) = s.locked_until.filter(|&u| now < u) {
-            return Ok(Gate::Locked { until: Some(until) });
-        }
-        s.failures += 1;
-        s.locked_until = rules.lock_after(s.failures).map(|d| now + d);
-        Ok(Gate::Open { failures: s.failures })
+        Ok(reserve(&mut g.user(user).state, now, rules))
     }
 
     async fn clear_failures(&self, user: &UserId) -> StoreResult<()> {
         let mut g = self.lock();
-        let s = &mut g.user(user).state;
-        s.failures = 0;
-        s.locked_until = None;
+        clear(&mut g.user(user).state);
         Ok(())
+    }
+
+    // The composites, each under one lock (the defaults take it two or
+    // three times): same results, one boxed future instead of several.
+
+    async fn reserve_and_load_factor(
+        &self,
+        user: &UserId,
+        factor: &FactorId,
+        now: Timestamp,
+        rules: &LockoutRules,
+    ) -> StoreResult<(Gate, Option<FactorRecord>)> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        let gate = reserve(&mut data.state, now, rules);
+        let record = match gate {
+            Gate::Open { .. } => data.factors.iter().find(|f| &f.id == factor).cloned(),
+            Gate::Locked { .. } => None,
+        };
+        Ok((gate, record))
+    }
+
+    async fn accept_totp_step(
+        &self,
+        user: &UserId,
+        factor: &FactorId,
+        step: u64,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        match data.factors.iter_mut().find(|f| &f.id == factor) {
+            Some(f) if f.last_step.is_none_or(|last| last < step) => {
+                f.last_step = Some(step);
+                f.last_used_at = Some(now);
+                clear(&mut data.state);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn reserve_and_take_attempt(
+        &self,
+        user: &UserId,
+        challenge: &ChallengeId,
+        now: Timestamp,
+        max_attempts: u32,
+        rules: &LockoutRules,
+    ) -> StoreResult<(Gate, Option<AttemptOutcome>)> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        let gate = reserve(&mut data.state, now, rules);
+        let outcome = match gate {
+            Gate::Open { .. } => Some(take(data, challenge, now, max_attempts)),
+            Gate::Locked { .. } => None,
+        };
+        Ok((gate, outcome))
+    }
+
+    async fn complete_challenge(
+        &self,
+        user: &UserId,
+        challenge: &ChallengeId,
+        factor: &FactorId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut g = self.lock();
+        let data = g.user(user);
+        match data.challenges.iter_mut().find(|c| &c.id == challenge) {
+            Some(c) if c.used_at.is_none() => c.used_at = Some(now),
+            _ => return Ok(false),
+        }
+        clear(&mut data.state);
+        if let Some(f) = data.factors.iter_mut().find(|f| &f.id == factor) {
+            f.last_used_at = Some(now);
+        }
+        Ok(true)
     }
 
     async fn record_send(

@@ -1,0 +1,326 @@
+//! Pages and forms. Every page is server-rendered and works without
+//! JavaScript; every form carries a CSRF token checked by [`CsrfForm`].
+
+mod account;
+mod auth;
+mod enroll;
+mod housing;
+mod pages;
+mod recover;
+mod second_step;
+mod staff;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use mfa_axum::contract::SessionRecord;
+use mfa_axum::{MfaSession, SessionError};
+use serde::de::DeserializeOwned;
+use tower_sessions::Session;
+
+use crate::app::App;
+use crate::data::DbError;
+use crate::data::users::{Role, User};
+
+/// All portal routes (the MFA JSON routes are merged in by `app`).
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/", get(pages::dashboard))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/forgot-password", get(recover::forgot_page).post(recover::forgot))
+        .route("/reset-password/{token}", get(recover::reset_page).post(recover::reset))
+        .route("/register/{token}", get(recover::register_page).post(recover::register))
+        .route("/login/mfa", get(second_step::choose))
+        .route("/login/mfa/start", post(second_step::start))
+        .route(
+            "/login/mfa/code",
+            get(second_step::code_page_get).post(second_step::submit),
+        )
+        .route("/login/mfa/resend", post(second_step::resend))
+        .route(
+            "/login/mfa/recovery",
+            get(second_step::recovery_page).post(second_step::recovery),
+        )
+        .route("/enroll", get(enroll::choose))
+        .route("/enroll/skip", post(enroll::skip))
+        .route("/enroll/totp", get(enroll::totp_page).post(enroll::totp_confirm))
+        .route("/enroll/phone", get(enroll::oob_page).post(enroll::oob_start))
+        .route("/enroll/email", get(enroll::oob_page).post(enroll::oob_start))
+        .route(
+            "/enroll/confirm",
+            get(enroll::oob_code_page).post(enroll::oob_confirm),
+        )
+        .route("/enroll/done", get(enroll::done))
+        .route("/rent", get(pages::rent))
+        .route("/rent/pay", get(housing::pay_page).post(housing::pay))
+        .route("/repairs", get(housing::repairs).post(housing::report))
+        .route("/repairs/{id}", get(housing::repair))
+        .route("/repairs/{id}/book", post(housing::book))
+        .route("/documents", get(housing::documents))
+        .route("/documents/{id}", get(housing::document))
+        .route("/messages", get(housing::messages).post(housing::send_message))
+        .route("/applications", get(housing::applications).post(housing::apply))
+        .route("/staff", get(staff::home))
+        .route("/staff/residents/{id}", get(staff::resident))
+        .route("/staff/residents/{id}/reset", post(staff::reset))
+        .route("/staff/residents/{id}/unlock", post(staff::unlock))
+        .route("/staff/policy", get(staff::policy).post(staff::save_policy))
+        .route("/staff/policy/wave", post(staff::wave))
+        .route("/staff/audit", get(staff::audit))
+        .route("/account", get(account::account))
+        .route("/account/confirm", get(account::confirm_page).post(account::confirm))
+        .route("/account/factors/add", post(account::add_factor))
+        .route("/account/factors/confirm", post(account::confirm_factor))
+        .route("/account/factors/remove", post(account::remove_factor))
+        .route("/account/factors/rename", post(account::rename_factor))
+        .route("/account/devices/revoke", post(account::revoke_device))
+        .route("/account/recovery-codes", post(account::regenerate_codes))
+        .route("/account/password", post(account::change_password))
+        .route("/demo/outbox", get(pages::outbox))
+        .route("/help/mfa", get(pages::help))
+}
+
+/// The stylesheet.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/portal.css"),
+    )
+        .into_response()
+}
+
+/// What the layout needs: the navigation (when logged in) and demo mode.
+#[derive(Clone, Debug, Default)]
+pub struct Chrome {
+    /// Logged-in navigation.
+    pub nav: Option<Nav>,
+    /// Demo banner.
+    pub demo: bool,
+}
+
+/// Navigation for a logged-in user.
+#[derive(Clone, Debug)]
+pub struct Nav {
+    /// Staff console instead of the resident menu.
+    pub staff: bool,
+    /// The CSRF token for the logout form.
+    pub csrf: String,
+}
+
+/// A page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// Go elsewhere (login, second step).
+    Redirect(String),
+    /// The form's CSRF token is missing or wrong.
+    Csrf,
+    /// Something failed inside; logged, never shown.
+    Internal(String),
+    /// No such thing (or not yours).
+    NotFound,
+}
+
+impl From<DbError> for PageError {
+    fn from(e: DbError) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
+impl From<SessionError> for PageError {
+    fn from(e: SessionError) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
+impl From<tower_sessions::session::Error> for PageError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    title: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            PageError::Redirect(to) => return Redirect::to(&to).into_response(),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "Please go back, reload the page and try again.",
+            ),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "We couldn't find that page.",
+            ),
+            PageError::Internal(detail) => {
+                tracing::error!(%detail, "page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sorry, something went wrong",
+                    "Please try again in a few minutes. If it keeps happening, call us on 0300 012 0120.",
+                )
+            }
+        };
+        let page = ErrorPage {
+            chrome: Chrome::default(),
+            title,
+            message,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, title).into_response(),
+        }
+    }
+}
+
+/// Renders a template.
+pub fn render<T: Template>(t: &T) -> Result<Response, PageError> {
+    Ok(Html(t.render()?).into_response())
+}
+
+/// The session's CSRF token, created on first use.
+pub async fn csrf_token(session: &Session) -> Result<String, PageError> {
+    if let Some(t) = session.get::<String>("csrf").await? {
+        return Ok(t);
+    }
+    let t = crate::util::random_token();
+    session.insert("csrf", &t).await?;
+    Ok(t)
+}
+
+/// A form with a `csrf` field.
+pub trait HasCsrf {
+    /// The submitted token.
+    fn csrf(&self) -> &str;
+}
+
+/// A urlencoded form whose CSRF token matched the session's (compared in
+/// constant time). Every POST handler takes one.
+pub struct CsrfForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for CsrfForm<T>
+where
+    T: DeserializeOwned + HasCsrf + Send,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| PageError::Internal("session layer missing".into()))?;
+        let req = Request::from_parts(parts, body);
+        let axum::Form(form) = axum::Form::<T>::from_request(req, state)
+            .await
+            .map_err(|_| PageError::Csrf)?;
+        let expected = session.get::<String>("csrf").await?.ok_or(PageError::Csrf)?;
+        if !mfa_core::crypto::ct_eq(expected.as_bytes(), form.csrf().as_bytes()) {
+            return Err(PageError::Csrf);
+        }
+        Ok(CsrfForm(form))
+    }
+}
+
+/// A form that carries only the CSRF token.
+#[derive(serde::Deserialize)]
+pub struct Plain {
+    csrf: String,
+}
+
+impl HasCsrf for Plain {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The MFA record of this session.
+pub async fn record(session: &Session) -> Result<Option<SessionRecord>, PageError> {
+    Ok(MfaSession::load(session).await?)
+}
+
+/// The logged-in (second step complete) user and the page chrome.
+pub struct LoggedIn {
+    /// The account.
+    pub user: User,
+    /// The session's MFA record.
+    pub record: SessionRecord,
+    /// Layout data.
+    pub chrome: Chrome,
+    /// CSRF token for forms.
+    pub csrf: String,
+    /// The session.
+    pub session: Session,
+}
+
+impl FromRequestParts<App> for LoggedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, PageError> {
+        let session = Session::from_request_parts(parts, app)
+            .await
+            .map_err(|_| PageError::Internal("session layer missing".into()))?;
+        let Some(record) = record(&session).await? else {
+            return Err(PageError::Redirect("/login".into()));
+        };
+        if record.is_pending() {
+            return Err(PageError::Redirect("/login/mfa".into()));
+        }
+        let user = app
+            .db
+            .user(record.user.as_str())
+            .await?
+            .ok_or(PageError::Redirect("/login".into()))?;
+        let csrf = csrf_token(&session).await?;
+        let chrome = Chrome {
+            nav: Some(Nav {
+                staff: user.role == Role::Staff,
+                csrf: csrf.clone(),
+            }),
+            demo: app.config.demo,
+        };
+        Ok(LoggedIn {
+            user,
+            record,
+            chrome,
+            csrf,
+            session,
+        })
+    }
+}
+
+/// The chrome for pages outside a logged-in session.
+pub fn public_chrome(app: &App) -> Chrome {
+    Chrome {
+        nav: None,
+        demo: app.config.demo,
+    }
+}
+
+/// Shared engine handle.
+pub fn engine(app: &App) -> &Arc<crate::app::Engine> {
+    app.mfa.mfa()
+}

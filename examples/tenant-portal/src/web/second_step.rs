@@ -1,0 +1,431 @@
+//! The second step of a login: choose a method, get a code (SMS/email) or
+//! open the app, enter it, optionally trust this device; resend, try
+//! another way, or use a recovery code. The engine decides; these pages
+//! explain its answers in words a resident can act on.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use mfa_axum::contract::{PendingStep, SessionRecord, Stage};
+use mfa_core::{Attempt, AttemptTarget, ChallengeId, FactorId, FactorKind, MfaError, Purpose, SecretString};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::{Chrome, CsrfForm, HasCsrf, PageError, csrf_token, engine, public_chrome, record, render};
+use crate::app::App;
+
+/// Session key of the method being used.
+pub const TARGET: &str = "portal_mfa_target";
+
+/// The method the user picked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Target {
+    kind: FactorKind,
+    factor: String,
+    label: String,
+    challenge: Option<String>,
+    to: Option<String>,
+}
+
+/// One choice on the "check it's you" page.
+pub struct Choice {
+    id: String,
+    describe: String,
+}
+
+#[derive(Template)]
+#[template(path = "mfa_choose.html")]
+struct ChoosePage {
+    chrome: Chrome,
+    csrf: String,
+    factors: Vec<Choice>,
+    recovery: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa_code.html")]
+struct CodePage {
+    chrome: Chrome,
+    csrf: String,
+    heading: String,
+    instructions: String,
+    code_label: &'static str,
+    code_hint: &'static str,
+    action: &'static str,
+    recovery: bool,
+    resend: bool,
+    trust_allowed: bool,
+    trust_days: u64,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// The pending record, or where to go instead.
+async fn pending(session: &Session) -> Result<(SessionRecord, PendingStep), PageError> {
+    let Some(r) = record(session).await? else {
+        return Err(PageError::Redirect("/login".into()));
+    };
+    match &r.stage {
+        Stage::Pending { step } => {
+            let step = step.clone();
+            Ok((r, step))
+        }
+        Stage::Complete { .. } => Err(PageError::Redirect("/".into())),
+    }
+}
+
+fn describe(kind: FactorKind, label: &str, masked: Option<&str>) -> String {
+    match (kind, masked) {
+        (FactorKind::Sms, Some(m)) => format!("Text message to {m}"),
+        (FactorKind::Email, Some(m)) => format!("Email to {m}"),
+        (FactorKind::Totp, _) if label == "Authenticator app" => label.to_owned(),
+        (FactorKind::Totp, _) => format!("Authenticator app ({label})"),
+        _ => label.to_owned(),
+    }
+}
+
+/// What to tell a resident about an engine refusal.
+pub fn explain(e: &MfaError) -> Option<String> {
+    Some(match e {
+        MfaError::InvalidCode { attempts_left: 0 } => {
+            "That code isn't right, and this code can't be tried again. Ask for a new code or try another way.".into()
+        }
+        MfaError::InvalidCode { attempts_left: 1 } => "That code isn't right. You have 1 more try.".into(),
+        MfaError::InvalidCode { attempts_left } => format!("That code isn't right. You have {attempts_left} more tries."),
+        MfaError::MalformedCode { digits } => format!("Enter the {digits}-digit code."),
+        MfaError::Expired | MfaError::NotFound => {
+            "That code has expired: codes last 5 minutes. Ask for a new code.".into()
+        }
+        MfaError::ChallengeClosed => {
+            "This code can no longer be used after too many wrong tries. Try another way, or ask for a new code when this one expires.".into()
+        }
+        MfaError::Locked { until: Some(t) } => format!(
+            "Too many wrong codes. Please wait until {} (UTC), then try again.",
+            crate::util::date_time(t.unix_millis())
+        ),
+        MfaError::Locked { until: None } => {
+            "Your account is locked after too many failed attempts. Call us on 0300 012 0120 to unlock it.".into()
+        }
+        MfaError::RateLimited { retry_after } => format!(
+            "Please wait {} seconds before asking for another code.",
+            retry_after.as_secs().max(1)
+        ),
+        MfaError::Delivery(_) => "We couldn't send your code just now. Try again, or try another way.".into(),
+        MfaError::MethodNotAllowed(_) => "That method can't be used here. Please try another way.".into(),
+        MfaError::InvalidInput(what) => format!("Please check the {what}."),
+        _ => return None,
+    })
+}
+
+fn refusal(e: MfaError) -> Result<String, PageError> {
+    explain(&e).ok_or_else(|| PageError::Internal(e.to_string()))
+}
+
+async fn choose_page(app: &App, session: &Session, error: Option<String>) -> Result<Response, PageError> {
+    let (_, step) = pending(session).await?;
+    let PendingStep::ChooseFactor {
+        factors,
+        recovery_codes,
+        ..
+    } = step
+    else {
+        return Err(PageError::Redirect("/enroll".into()));
+    };
+    render(&ChoosePage {
+        chrome: public_chrome(app),
+        csrf: csrf_token(session).await?,
+        factors: factors
+            .iter()
+            .map(|f| Choice {
+                id: f.id.clone(),
+                describe: describe(f.method, &f.label, f.masked_destination.as_deref()),
+            })
+            .collect(),
+        recovery: recovery_codes,
+        error,
+    })
+}
+
+/// `GET /login/mfa`: choose a method.
+pub async fn choose(State(app): State<App>, session: Session) -> Result<Response, PageError> {
+    choose_page(&app, &session, None).await
+}
+
+/// A form naming a factor.
+#[derive(Deserialize)]
+pub struct FactorForm {
+    csrf: String,
+    factor: String,
+}
+
+impl HasCsrf for FactorForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /login/mfa/start`: pick a method; SMS/email send a code now.
+pub async fn start(
+    State(app): State<App>,
+    session: Session,
+    CsrfForm(form): CsrfForm<FactorForm>,
+) -> Result<Response, PageError> {
+    let (rec, step) = pending(&session).await?;
+    let PendingStep::ChooseFactor { factors, .. } = step else {
+        return Err(PageError::Redirect("/enroll".into()));
+    };
+    let Some(f) = factors.iter().find(|f| f.id == form.factor) else {
+        return choose_page(&app, &session, Some("Please choose one of the options.".into())).await;
+    };
+    let mut target = Target {
+        kind: f.method,
+        factor: f.id.clone(),
+        label: describe(f.method, &f.label, f.masked_destination.as_deref()),
+        challenge: None,
+        to: f.masked_destination.clone(),
+    };
+    if f.method.is_out_of_band() {
+        let id: FactorId = f.id.parse().map_err(|_| PageError::NotFound)?;
+        match engine(&app).send_code(&rec.user, &id, Purpose::Login).await {
+            Ok(sent) => target.challenge = Some(sent.challenge.to_string()),
+            Err(e) => return choose_page(&app, &session, Some(refusal(e)?)).await,
+        }
+    }
+    session.insert(TARGET, &target).await?;
+    Ok(Redirect::to("/login/mfa/code").into_response())
+}
+
+async fn code_page(
+    app: &App,
+    session: &Session,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let (rec, step) = pending(session).await?;
+    let Some(t) = session.get::<Target>(TARGET).await? else {
+        return Err(PageError::Redirect("/login/mfa".into()));
+    };
+    let trust_allowed = matches!(
+        step,
+        PendingStep::ChooseFactor {
+            trust_allowed: true,
+            ..
+        }
+    );
+    let trust_days = engine(app)
+        .policy()
+        .settings_for(&rec.audience())
+        .trust_for
+        .as_secs()
+        / 86_400;
+    let (heading, instructions, hint) = match t.kind {
+        FactorKind::Totp => (
+            "Enter the code from your authenticator app".to_owned(),
+            format!(
+                "Open {} and enter the 6-digit code it shows for Orchard Homes.",
+                t.label
+            ),
+            "The code changes every 30 seconds.",
+        ),
+        _ => (
+            "Enter the code we sent you".to_owned(),
+            format!(
+                "We've sent a 6-digit code to {}. It is valid for 5 minutes.",
+                t.to.as_deref().unwrap_or("you")
+            ),
+            "It can take a minute or two to arrive.",
+        ),
+    };
+    render(&CodePage {
+        chrome: public_chrome(app),
+        csrf: csrf_token(session).await?,
+        heading,
+        instructions,
+        code_label: "Code",
+        code_hint: hint,
+        action: "/login/mfa/code",
+        recovery: false,
+        resend: t.kind.is_out_of_band(),
+        trust_allowed,
+        trust_days,
+        error,
+        notice,
+    })
+}
+
+/// `GET /login/mfa/code`.
+pub async fn code_page_get(State(app): State<App>, session: Session) -> Result<Response, PageError> {
+    code_page(&app, &session, None, None).await
+}
+
+/// The code form.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+    #[serde(default)]
+    trust: Option<String>,
+}
+
+impl HasCsrf for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Marks the session complete after a verified second factor (new session
+/// id, the engine's assurance, the trust cookie when one was issued) and
+/// forgets the chosen method.
+pub async fn complete(
+    app: &App,
+    session: &Session,
+    rec: SessionRecord,
+    verified: &mfa_core::Verified,
+    jar: CookieJar,
+) -> Result<CookieJar, PageError> {
+    let jar = mfa_axum::complete_verification(&app.mfa, session, rec, verified, jar)
+        .await
+        .map_err(|e| PageError::Internal(format!("{e:?}")))?;
+    session.remove::<Target>(TARGET).await?;
+    session.remove::<String>("csrf").await?;
+    Ok(jar)
+}
+
+fn device_label(headers: &HeaderMap) -> String {
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let browser = ["Edg", "Firefox", "Chrome", "Safari"]
+        .into_iter()
+        .find(|b| ua.contains(b))
+        .map(|b| if b == "Edg" { "Edge" } else { b })
+        .unwrap_or("Browser");
+    let os = ["Android", "iPhone", "iPad", "Windows", "Mac OS", "Linux"]
+        .into_iter()
+        .find(|o| ua.contains(o))
+        .unwrap_or("unknown device");
+    format!("{browser} on {os}")
+}
+
+async fn landing(app: &App, rec: &SessionRecord) -> Result<&'static str, PageError> {
+    let user = app.db.user(rec.user.as_str()).await?.ok_or(PageError::NotFound)?;
+    Ok(super::auth::home_for(&user))
+}
+
+/// `POST /login/mfa/code`: verify.
+pub async fn submit(
+    State(app): State<App>,
+    session: Session,
+    jar: CookieJar,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let (rec, _) = pending(&session).await?;
+    let Some(t) = session.get::<Target>(TARGET).await? else {
+        return Err(PageError::Redirect("/login/mfa".into()));
+    };
+    let target = match (&t.kind, &t.challenge) {
+        (FactorKind::Totp, _) => AttemptTarget::Totp(t.factor.parse().map_err(|_| PageError::NotFound)?),
+        (_, Some(c)) => AttemptTarget::Challenge(c.parse::<ChallengeId>().map_err(|_| PageError::NotFound)?),
+        _ => return Err(PageError::Redirect("/login/mfa".into())),
+    };
+    let mut attempt = Attempt::login(target, SecretString::new(form.code), rec.audience());
+    if form.trust.as_deref() == Some("yes") {
+        attempt = attempt.trust_device(device_label(&headers));
+    }
+    match engine(&app).verify(&rec.user, &attempt).await {
+        Ok(verified) => {
+            let to = landing(&app, &rec).await?;
+            let jar = complete(&app, &session, rec, &verified, jar).await?;
+            Ok((jar, Redirect::to(to)).into_response())
+        }
+        Err(e) => code_page(&app, &session, Some(refusal(e)?), None).await,
+    }
+}
+
+/// `POST /login/mfa/resend`: a new code by the same method (the old one
+/// stops working; wrong tries so far still count).
+pub async fn resend(
+    State(app): State<App>,
+    session: Session,
+    CsrfForm(_): CsrfForm<super::Plain>,
+) -> Result<Response, PageError> {
+    let (rec, _) = pending(&session).await?;
+    let Some(mut t) = session.get::<Target>(TARGET).await? else {
+        return Err(PageError::Redirect("/login/mfa".into()));
+    };
+    let factor: FactorId = t.factor.parse().map_err(|_| PageError::NotFound)?;
+    match engine(&app).send_code(&rec.user, &factor, Purpose::Login).await {
+        Ok(sent) => {
+            t.challenge = Some(sent.challenge.to_string());
+            session.insert(TARGET, &t).await?;
+            code_page(
+                &app,
+                &session,
+                None,
+                Some("We've sent a new code. Any code we sent before no longer works.".into()),
+            )
+            .await
+        }
+        Err(e) => code_page(&app, &session, Some(refusal(e)?), None).await,
+    }
+}
+
+async fn recovery_form(app: &App, session: &Session, error: Option<String>) -> Result<Response, PageError> {
+    pending(session).await?;
+    render(&CodePage {
+        chrome: public_chrome(app),
+        csrf: csrf_token(session).await?,
+        heading: "Use a recovery code".into(),
+        instructions: "Enter one of the recovery codes you saved when you set up two-step verification. Each code works once.".into(),
+        code_label: "Recovery code",
+        code_hint: "",
+        action: "/login/mfa/recovery",
+        recovery: true,
+        resend: false,
+        trust_allowed: false,
+        trust_days: 0,
+        error,
+        notice: None,
+    })
+}
+
+/// `GET /login/mfa/recovery`.
+pub async fn recovery_page(State(app): State<App>, session: Session) -> Result<Response, PageError> {
+    recovery_form(&app, &session, None).await
+}
+
+/// `POST /login/mfa/recovery`.
+pub async fn recovery(
+    State(app): State<App>,
+    session: Session,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let (rec, _) = pending(&session).await?;
+    let attempt = Attempt::login(
+        AttemptTarget::RecoveryCode,
+        SecretString::new(form.code),
+        rec.audience(),
+    );
+    match engine(&app).verify(&rec.user, &attempt).await {
+        Ok(verified) => {
+            let to = landing(&app, &rec).await?;
+            let jar = complete(&app, &session, rec, &verified, jar).await?;
+            Ok((jar, Redirect::to(to)).into_response())
+        }
+        Err(MfaError::InvalidInput(_)) => {
+            recovery_form(
+                &app,
+                &session,
+                Some("A recovery code has 16 letters and numbers.".into()),
+            )
+            .await
+        }
+        Err(e) => recovery_form(&app, &session, Some(refusal(e)?)).await,
+    }
+}

@@ -1,0 +1,714 @@
+//! The flows every adapter drives, written once: login, the per-request
+//! session check, and each MFA route. They never touch a session: they say
+//! what to do with it ([`SessionChange`]) and the adapter applies that.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::http::contract::{
+    ApiError, CodeSentResponse, CodeTarget, CompletedVia, ConfirmRequest, DeviceView, DevicesResponse,
+    EnrollEmailRequest, EnrollSmsRequest, EnrollTotpRequest, EnrolledResponse, FactorRef, FactorView,
+    FactorsResponse, PendingStep, RecoveryCodesResponse, RevokedResponse, Route, SendCodeRequest,
+    SessionRecord, Stage, StatusResponse, StepUpRequest, TotpEnrollResponse, VerifiedResponse, VerifyRequest,
+};
+use crate::http::settings::{Refusal, TrustCookie};
+use crate::{
+    Assurance, Attempt, AttemptTarget, Audience, Caller, ChallengeId, CompletedBy, DeviceId, EnrollRequest,
+    Enrollment, FactorId, FactorKind, LoginContext, LoginStep, Mfa, MfaError, MfaStore, Purpose,
+    SecretString, SessionCheck, Timestamp, UserId, Verified,
+};
+
+/// What the adapter must do with the request's session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum SessionChange {
+    /// Nothing.
+    Keep,
+    /// Give the session a new id (invalidating the old one, against
+    /// fixation), then store this record.
+    Renew(Box<SessionRecord>),
+    /// End the session: data gone, id invalid.
+    End,
+}
+
+/// A successful answer of an MFA route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Reply {
+    /// The HTTP status (200, 201 or 204).
+    pub status: u16,
+    /// The JSON body (`None` for 204).
+    pub body: Option<serde_json::Value>,
+    /// A `Set-Cookie` value for the trust cookie.
+    pub set_cookie: Option<String>,
+    /// What to do with the session.
+    pub session: SessionChange,
+}
+
+impl Reply {
+    fn json(status: u16, body: &impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_value(body).map_err(|e| {
+            tracing::error!(error = %e, "mfa: encoding a response failed");
+            ApiError::internal()
+        })?;
+        Ok(Reply {
+            status,
+            body: Some(body),
+            set_cookie: None,
+            session: SessionChange::Keep,
+        })
+    }
+
+    fn empty() -> Reply {
+        Reply {
+            status: 204,
+            body: None,
+            set_cookie: None,
+            session: SessionChange::Keep,
+        }
+    }
+}
+
+/// Maps an engine error, logging internal ones (engine errors carry no
+/// secret).
+fn engine_error(e: MfaError) -> ApiError {
+    if e.is_internal() {
+        tracing::error!(error = %e, "mfa engine failure");
+    }
+    ApiError::from_mfa(&e)
+}
+
+/// Decodes a request body: `400 invalid_json` when it is not the JSON the
+/// route takes.
+///
+/// ```
+/// use mfa_core::http::{decode_json, FactorRef};
+/// assert!(decode_json::<FactorRef>(br#"{"factor_id":"fa_1"}"#).is_ok());
+/// assert_eq!(decode_json::<FactorRef>(b"{").unwrap_err().body.error, "invalid_json");
+/// ```
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_json())
+}
+
+// ---------------------------------------------------------------------------
+// Login
+// ---------------------------------------------------------------------------
+
+/// What a login needs next, after `begin_login`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum LoginOutcome {
+    /// The session is logged in.
+    Complete {
+        /// Why no second factor was needed now.
+        by: CompletedVia,
+        /// Grace period: enrolment is offered (skippable) with these methods.
+        offer_enroll: Option<Vec<FactorKind>>,
+    },
+    /// The session is pending: it reaches only the MFA routes until a
+    /// second factor is verified (or, for `MustEnroll`, enrolled).
+    Pending {
+        /// What is missing.
+        step: PendingStep,
+    },
+    /// Too many failures: no session was created.
+    Locked {
+        /// Until when; `None`: until an administrator unlocks.
+        until: Option<Timestamp>,
+    },
+}
+
+impl LoginOutcome {
+    /// The login's answer: `200` with the body of `GET {prefix}/status`,
+    /// or `423 locked`.
+    pub fn reply(self) -> Result<Reply, ApiError> {
+        match self {
+            LoginOutcome::Complete { by, offer_enroll } => {
+                let mut body = StatusResponse::complete(by, false);
+                body.enroll_offered = offer_enroll;
+                Reply::json(200, &body)
+            }
+            LoginOutcome::Pending { step } => Reply::json(200, &StatusResponse::pending(&step)),
+            LoginOutcome::Locked { until } => Err(ApiError::locked(until)),
+        }
+    }
+}
+
+/// The login step after the password was checked: asks the engine
+/// ([`Mfa::begin_login`]) with the trust cookie's value and says what the
+/// session becomes (always a new id: [`SessionChange::Renew`], or
+/// [`SessionChange::End`] when the login is locked).
+pub async fn begin_login<S: MfaStore>(
+    mfa: &Mfa<S>,
+    user: &UserId,
+    audience: Audience,
+    trust_token: Option<&str>,
+) -> Result<(LoginOutcome, SessionChange), ApiError> {
+    let mut ctx = LoginContext::new(audience.clone());
+    if let Some(token) = trust_token {
+        ctx = ctx.with_trust_token(token);
+    }
+    let step = mfa.begin_login(user, &ctx).await.map_err(engine_error)?;
+    let now = mfa.now();
+    let (stage, outcome) = match step {
+        LoginStep::Complete { by } => {
+            let (assurance, via) = match by {
+                CompletedBy::TrustedDevice { .. } => {
+                    (Assurance::TrustedDevice { at: now }, CompletedVia::TrustedDevice)
+                }
+                _ => (Assurance::PasswordOnly, CompletedVia::NotRequired),
+            };
+            let stage = Stage::Complete {
+                assurance,
+                by: via,
+                offer_enroll: None,
+            };
+            (stage, LoginOutcome::Complete {
+                by: via,
+                offer_enroll: None,
+            })
+        }
+        LoginStep::OfferEnroll { methods, .. } => (
+            Stage::Complete {
+                assurance: Assurance::PasswordOnly,
+                by: CompletedVia::NotRequired,
+                offer_enroll: Some(methods.clone()),
+            },
+            LoginOutcome::Complete {
+                by: CompletedVia::NotRequired,
+                offer_enroll: Some(methods),
+            },
+        ),
+        LoginStep::ChooseFactor {
+            factors,
+            recovery_codes,
+            trust_allowed,
+        } => pending(PendingStep::ChooseFactor {
+            factors: factors.iter().map(FactorView::from).collect(),
+            recovery_codes,
+            trust_allowed,
+        }),
+        LoginStep::MustEnroll { methods } => pending(PendingStep::MustEnroll { methods }),
+        LoginStep::Locked { until } => return Ok((LoginOutcome::Locked { until }, SessionChange::End)),
+    };
+    let record = SessionRecord {
+        user: user.clone(),
+        platform: audience.platform.to_string(),
+        groups: audience.groups.clone(),
+        issued_at: now,
+        stage,
+    };
+    Ok((outcome, SessionChange::Renew(Box::new(record))))
+}
+
+fn pending(step: PendingStep) -> (Stage, LoginOutcome) {
+    (Stage::Pending { step: step.clone() }, LoginOutcome::Pending { step })
+}
+
+/// A second factor the engine just verified for a pending session: the
+/// session gets a new id and becomes complete with the engine's assurance;
+/// the trust cookie is set when [`Mfa::verify`] issued a token.
+pub fn verified_session<S: MfaStore>(
+    mfa: &Mfa<S>,
+    cookie: TrustCookie,
+    mut record: SessionRecord,
+    verified: &Verified,
+) -> (SessionChange, Option<String>) {
+    record.stage = Stage::Complete {
+        assurance: verified.assurance,
+        by: CompletedVia::SecondFactor,
+        offer_enroll: None,
+    };
+    let set = verified.trust.as_ref().map(|t| cookie.set(t, mfa.now()));
+    (SessionChange::Renew(Box::new(record)), set)
+}
+
+// ---------------------------------------------------------------------------
+// The per-request check
+// ---------------------------------------------------------------------------
+
+/// What the middleware found for a request.
+#[derive(Clone, Debug, Default)]
+pub struct RequestState {
+    /// The session's record (none: anonymous, or no session system).
+    pub record: Option<SessionRecord>,
+    /// Whether the session is freshly verified ([`Mfa::is_fresh`]).
+    pub fresh: bool,
+}
+
+/// A refusal, for the adapter to answer as JSON or as a redirect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The error.
+    pub error: ApiError,
+    /// Whether the MFA page (not the login page) is where to go.
+    pub mfa_page: bool,
+    /// Whether a redirect may replace the JSON error (per the refusal
+    /// mode); never for server errors and `not_pending`.
+    pub redirectable: bool,
+}
+
+impl Refused {
+    fn to(error: ApiError, mfa_page: bool) -> Refused {
+        let redirectable = error.status != 500;
+        Refused {
+            error,
+            mfa_page,
+            redirectable,
+        }
+    }
+
+    /// Where to redirect under `refusal` (`None`: answer the JSON error).
+    pub fn redirect<'a>(&self, refusal: &'a Refusal) -> Option<&'a str> {
+        if !self.redirectable {
+            return None;
+        }
+        refusal.redirect_for(self.error.status, self.mfa_page)
+    }
+}
+
+/// The middleware's decision for one request.
+#[derive(Clone, Debug)]
+#[must_use]
+pub enum Admission {
+    /// Go on, with this state for the handlers and extractors.
+    Proceed(RequestState),
+    /// Refuse.
+    Refuse {
+        /// Why.
+        refused: Refused,
+        /// End the session first.
+        end_session: bool,
+    },
+}
+
+/// A complete login, as the extractors give it to application handlers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompleteLogin {
+    /// The user.
+    pub user: UserId,
+    /// How strongly the session is authenticated.
+    pub assurance: Assurance,
+    /// Why the login completed.
+    pub completed_by: CompletedVia,
+    /// Whether the session is freshly verified ([`Mfa::is_fresh`]).
+    pub fresh: bool,
+}
+
+impl RequestState {
+    /// A complete login, or `401 unauthenticated` / `401 mfa_required`.
+    pub fn complete(&self) -> Result<CompleteLogin, Refused> {
+        match self.record.as_ref().map(|r| (&r.user, &r.stage)) {
+            Some((user, Stage::Complete { assurance, by, .. })) => Ok(CompleteLogin {
+                user: user.clone(),
+                assurance: *assurance,
+                completed_by: *by,
+                fresh: self.fresh,
+            }),
+            Some((_, Stage::Pending { .. })) => Err(Refused::to(ApiError::mfa_required(), true)),
+            None => Err(Refused::to(ApiError::unauthenticated(), false)),
+        }
+    }
+
+    /// A complete, freshly verified login; besides [`complete`](Self::complete)'s
+    /// refusals, `403 step_up_required`.
+    pub fn fresh_complete(&self) -> Result<CompleteLogin, Refused> {
+        let login = self.complete()?;
+        if !login.fresh {
+            return Err(Refused::to(ApiError::from_mfa(&MfaError::StepUpRequired), true));
+        }
+        Ok(login)
+    }
+
+    /// A pending login, or `401 unauthenticated` / `409 not_pending`.
+    pub fn pending(&self) -> Result<(UserId, PendingStep), Refused> {
+        match self.record.as_ref().map(|r| (&r.user, &r.stage)) {
+            Some((user, Stage::Pending { step })) => Ok((user.clone(), step.clone())),
+            Some(_) => Err(Refused {
+                error: ApiError::not_pending(),
+                mfa_page: false,
+                redirectable: false,
+            }),
+            None => Err(Refused::to(ApiError::unauthenticated(), false)),
+        }
+    }
+}
+
+/// The per-request check: asks the engine ([`Mfa::check_session`]) whether
+/// the session may go on, ending it when the user's sessions were revoked
+/// (`session_ended`, reason `revoked`) or its cohort's forced re-login
+/// cut-off passed (`rollout_cutoff`), and refuses a *pending* session a path
+/// it may not reach (`mfa_required`).
+pub async fn admit<S: MfaStore>(
+    mfa: &Mfa<S>,
+    record: Option<SessionRecord>,
+    pending_allowed: bool,
+) -> Admission {
+    let Some(record) = record else {
+        return Admission::Proceed(RequestState::default());
+    };
+    match mfa
+        .check_session(&record.user, record.issued_at, &record.audience())
+        .await
+    {
+        Ok(SessionCheck::Valid) => {}
+        Ok(check) => {
+            let reason = if check == SessionCheck::Revoked {
+                "revoked"
+            } else {
+                "rollout_cutoff"
+            };
+            return Admission::Refuse {
+                refused: Refused::to(ApiError::session_ended(reason), false),
+                end_session: true,
+            };
+        }
+        Err(e) => {
+            return Admission::Refuse {
+                refused: Refused::to(engine_error(e), false),
+                end_session: false,
+            };
+        }
+    }
+    if record.is_pending() && !pending_allowed {
+        return Admission::Refuse {
+            refused: Refused::to(ApiError::mfa_required(), true),
+            end_session: false,
+        };
+    }
+    let fresh = match &record.stage {
+        Stage::Complete { assurance, .. } => mfa.is_fresh(assurance),
+        Stage::Pending { .. } => false,
+    };
+    Admission::Proceed(RequestState {
+        record: Some(record),
+        fresh,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The MFA routes
+// ---------------------------------------------------------------------------
+
+/// One MFA route call, its body decoded.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Call {
+    /// `GET /status`
+    Status,
+    /// `POST /send-code`
+    SendCode(SendCodeRequest),
+    /// `POST /verify`, with the `User-Agent` (the default device label).
+    Verify(VerifyRequest, Option<String>),
+    /// `POST /step-up`
+    StepUp(StepUpRequest),
+    /// `POST /enroll/totp`
+    EnrollTotp(EnrollTotpRequest),
+    /// `POST /enroll/sms`
+    EnrollSms(EnrollSmsRequest),
+    /// `POST /enroll/email`
+    EnrollEmail(EnrollEmailRequest),
+    /// `POST /enroll/resend`
+    EnrollResend(FactorRef),
+    /// `POST /enroll/confirm`
+    EnrollConfirm(ConfirmRequest),
+    /// `GET /factors`
+    Factors,
+    /// `DELETE /factors/{id}`
+    RemoveFactor(String),
+    /// `POST /recovery-codes`
+    RecoveryCodes,
+    /// `GET /devices`
+    Devices,
+    /// `DELETE /devices/{id}`
+    RevokeDevice(String),
+    /// `DELETE /devices`
+    RevokeAllDevices,
+}
+
+impl Call {
+    /// The route called.
+    pub fn route(&self) -> Route {
+        match self {
+            Call::Status => Route::Status,
+            Call::SendCode(_) => Route::SendCode,
+            Call::Verify(..) => Route::Verify,
+            Call::StepUp(_) => Route::StepUp,
+            Call::EnrollTotp(_) => Route::EnrollTotp,
+            Call::EnrollSms(_) => Route::EnrollSms,
+            Call::EnrollEmail(_) => Route::EnrollEmail,
+            Call::EnrollResend(_) => Route::EnrollResend,
+            Call::EnrollConfirm(_) => Route::EnrollConfirm,
+            Call::Factors => Route::Factors,
+            Call::RemoveFactor(_) => Route::RemoveFactor,
+            Call::RecoveryCodes => Route::RecoveryCodes,
+            Call::Devices => Route::Devices,
+            Call::RevokeDevice(_) => Route::RevokeDevice,
+            Call::RevokeAllDevices => Route::RevokeAllDevices,
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ApiError> {
+    s.parse().map_err(|_| ApiError::invalid_input(what))
+}
+
+fn target(t: &CodeTarget) -> Result<AttemptTarget, ApiError> {
+    Ok(match t {
+        CodeTarget::Totp { factor_id } => AttemptTarget::Totp(parse::<FactorId>(factor_id, "factor_id")?),
+        CodeTarget::Challenge { challenge_id } => {
+            AttemptTarget::Challenge(parse::<ChallengeId>(challenge_id, "challenge_id")?)
+        }
+        CodeTarget::RecoveryCode {} => AttemptTarget::RecoveryCode,
+    })
+}
+
+fn caller(record: &SessionRecord) -> Caller {
+    Caller {
+        audience: record.audience(),
+        assurance: match &record.stage {
+            Stage::Complete { assurance, .. } => *assurance,
+            Stage::Pending { .. } => Assurance::PasswordOnly,
+        },
+    }
+}
+
+/// The record of a logged-in session allowed on `route`.
+fn require(state: RequestState, route: Route) -> Result<SessionRecord, ApiError> {
+    let record = state.record.ok_or_else(ApiError::unauthenticated)?;
+    if let Stage::Pending { step } = &record.stage
+        && !route.allowed_while_pending(step)
+    {
+        return Err(ApiError::mfa_required());
+    }
+    Ok(record)
+}
+
+fn renewed(mut reply: Reply, mut record: SessionRecord, stage: Stage) -> Reply {
+    record.stage = stage;
+    reply.session = SessionChange::Renew(Box::new(record));
+    reply
+}
+
+/// Runs one MFA route for a request the middleware admitted.
+pub async fn handle<S: MfaStore>(
+    mfa: &Mfa<S>,
+    cookie: TrustCookie,
+    state: RequestState,
+    call: Call,
+) -> Result<Reply, ApiError> {
+    let route = call.route();
+    if let Call::Status = call {
+        return status(mfa, state).await;
+    }
+    let record = require(state, route)?;
+    let user = record.user.clone();
+    match call {
+        Call::Verify(body, user_agent) => verify(mfa, cookie, record, body, user_agent).await,
+        Call::SendCode(body) => {
+            let factor = parse::<FactorId>(&body.factor_id, "factor_id")?;
+            let purpose = if record.is_pending() {
+                Purpose::Login
+            } else {
+                Purpose::StepUp
+            };
+            let sent = mfa.send_code(&user, &factor, purpose).await.map_err(engine_error)?;
+            Reply::json(200, &CodeSentResponse::from(&sent))
+        }
+        Call::EnrollTotp(body) => {
+            let account_name = body.account_name.unwrap_or_else(|| user.to_string());
+            let request = EnrollRequest::Totp {
+                label: body.label,
+                account_name,
+            };
+            begin_enrollment(mfa, &record, request).await
+        }
+        Call::EnrollSms(body) => {
+            let request = EnrollRequest::Sms {
+                label: body.label,
+                phone: body.phone,
+            };
+            begin_enrollment(mfa, &record, request).await
+        }
+        Call::EnrollEmail(body) => {
+            let request = EnrollRequest::Email {
+                label: body.label,
+                address: body.address,
+            };
+            begin_enrollment(mfa, &record, request).await
+        }
+        Call::EnrollResend(body) => {
+            let factor = parse::<FactorId>(&body.factor_id, "factor_id")?;
+            let sent = mfa
+                .resend_enrollment_code(&user, &factor)
+                .await
+                .map_err(engine_error)?;
+            Reply::json(200, &CodeSentResponse::from(&sent))
+        }
+        Call::EnrollConfirm(body) => {
+            let factor = parse::<FactorId>(&body.factor_id, "factor_id")?;
+            let enrolled = mfa
+                .confirm_enrollment(&user, &factor, &body.code)
+                .await
+                .map_err(engine_error)?;
+            let by = match &record.stage {
+                Stage::Complete { by, .. } => *by,
+                Stage::Pending { .. } => CompletedVia::SecondFactor,
+            };
+            let reply = Reply::json(200, &EnrolledResponse {
+                state: "complete".into(),
+                factor: FactorView::from(&enrolled.factor),
+            })?;
+            Ok(renewed(reply, record, Stage::Complete {
+                assurance: enrolled.assurance,
+                by,
+                offer_enroll: None,
+            }))
+        }
+        // Every route below needs a complete login.
+        _ if record.is_pending() => Err(ApiError::mfa_required()),
+        Call::StepUp(body) => step_up(mfa, record, body).await,
+        Call::Factors => {
+            let list = mfa.factors(&user).await.map_err(engine_error)?;
+            Reply::json(200, &FactorsResponse {
+                factors: list.iter().map(FactorView::from).collect(),
+            })
+        }
+        Call::RemoveFactor(id) => {
+            let factor = parse::<FactorId>(&id, "factor id")?;
+            mfa.remove_factor(&user, &factor, &caller(&record))
+                .await
+                .map_err(engine_error)?;
+            Ok(Reply::empty())
+        }
+        Call::RecoveryCodes => {
+            let codes = mfa
+                .generate_recovery_codes(&user, &caller(&record))
+                .await
+                .map_err(engine_error)?;
+            Reply::json(201, &RecoveryCodesResponse {
+                codes: codes.codes.iter().map(|c| c.expose().to_owned()).collect(),
+            })
+        }
+        Call::Devices => {
+            let list = mfa.trusted_devices(&user).await.map_err(engine_error)?;
+            Reply::json(200, &DevicesResponse {
+                devices: list.iter().map(DeviceView::from).collect(),
+            })
+        }
+        Call::RevokeDevice(id) => {
+            let device = parse::<DeviceId>(&id, "device id")?;
+            mfa.revoke_device(&user, &device).await.map_err(engine_error)?;
+            Ok(Reply::empty())
+        }
+        Call::RevokeAllDevices => {
+            let revoked = mfa.revoke_all_devices(&user).await.map_err(engine_error)?;
+            let mut reply = Reply::json(200, &RevokedResponse { revoked })?;
+            reply.set_cookie = Some(cookie.clear());
+            Ok(reply)
+        }
+        Call::Status => Err(ApiError::internal()),
+    }
+}
+
+async fn status<S: MfaStore>(mfa: &Mfa<S>, state: RequestState) -> Result<Reply, ApiError> {
+    let Some(record) = state.record else {
+        return Reply::json(200, &StatusResponse::anonymous());
+    };
+    let body = match &record.stage {
+        Stage::Pending { step } => StatusResponse::pending(step),
+        Stage::Complete { by, offer_enroll, .. } => {
+            let s = mfa.status(&record.user).await.map_err(engine_error)?;
+            let mut body = StatusResponse::complete(*by, state.fresh);
+            body.enroll_offered = offer_enroll.clone();
+            body.factors = Some(s.factors.iter().map(FactorView::from).collect());
+            body.recovery_codes_left = Some(s.recovery_codes_left);
+            body.trusted_devices = Some(s.trusted_devices);
+            body
+        }
+    };
+    Reply::json(200, &body)
+}
+
+async fn verify<S: MfaStore>(
+    mfa: &Mfa<S>,
+    cookie: TrustCookie,
+    record: SessionRecord,
+    body: VerifyRequest,
+    user_agent: Option<String>,
+) -> Result<Reply, ApiError> {
+    if !record.is_pending() {
+        return Err(ApiError::not_pending());
+    }
+    let mut attempt = Attempt::login(
+        target(&body.target)?,
+        SecretString::new(body.code),
+        record.audience(),
+    );
+    if body.trust_device {
+        let label = body.device_label.or(user_agent).unwrap_or_default();
+        attempt = attempt.trust_device(label);
+    }
+    let verified = mfa.verify(&record.user, &attempt).await.map_err(engine_error)?;
+    let (session, set_cookie) = verified_session(mfa, cookie, record, &verified);
+    let mut reply = Reply::json(200, &VerifiedResponse {
+        state: "complete".into(),
+        method: verified.method,
+        trusted_device: verified.trust.is_some(),
+        recovery_codes_left: verified.recovery_codes_left,
+    })?;
+    reply.session = session;
+    reply.set_cookie = set_cookie;
+    Ok(reply)
+}
+
+async fn step_up<S: MfaStore>(
+    mfa: &Mfa<S>,
+    record: SessionRecord,
+    body: StepUpRequest,
+) -> Result<Reply, ApiError> {
+    let attempt = Attempt::login(
+        target(&body.target)?,
+        SecretString::new(body.code),
+        record.audience(),
+    )
+    .step_up();
+    let verified = mfa.verify(&record.user, &attempt).await.map_err(engine_error)?;
+    let (by, offer_enroll) = match &record.stage {
+        Stage::Complete { by, offer_enroll, .. } => (*by, offer_enroll.clone()),
+        Stage::Pending { .. } => (CompletedVia::SecondFactor, None),
+    };
+    let reply = Reply::json(200, &VerifiedResponse {
+        state: "complete".into(),
+        method: verified.method,
+        trusted_device: false,
+        recovery_codes_left: verified.recovery_codes_left,
+    })?;
+    Ok(renewed(reply, record, Stage::Complete {
+        assurance: verified.assurance,
+        by,
+        offer_enroll,
+    }))
+}
+
+async fn begin_enrollment<S: MfaStore>(
+    mfa: &Mfa<S>,
+    record: &SessionRecord,
+    request: EnrollRequest,
+) -> Result<Reply, ApiError> {
+    let enrollment = mfa
+        .begin_enrollment(&record.user, request, &caller(record))
+        .await
+        .map_err(engine_error)?;
+    match &enrollment {
+        Enrollment::Totp(t) => Reply::json(201, &TotpEnrollResponse {
+            factor_id: t.factor.to_string(),
+            otpauth_uri: t.otpauth_uri.expose().to_owned(),
+            qr_svg: t.qr_svg.expose().to_owned(),
+            secret: t.secret_base32.expose().to_owned(),
+        }),
+        Enrollment::OutOfBand(sent) => Reply::json(201, &CodeSentResponse::from(sent)),
+    }
+}
