@@ -31,6 +31,15 @@ ROWS = [
     ("login/trusted_device/engine_begin_login", "login/trusted_device/raw_hmac_sha256_of_token", "begin_login with a valid trust cookie vs hashing the token"),
     ("login/choose_factor/engine_begin_login", "login/store_reads/user_state_and_factors", "begin_login -> ChooseFactor vs its two store reads"),
     ("login/must_enroll/engine_begin_login", "login/store_reads/user_state_and_factors", "begin_login -> MustEnroll (no factor) vs the store reads"),
+    ("sql_totp_verify/memory/wrong/1_users", "totp_verify/wrong/totp_rs_check", "(sql bench file) MemoryStore reference, wrong code"),
+    ("sql_totp_verify/sqlite_wal_file/wrong/1000_users", "sql_totp_verify/memory/wrong/1_users", "SQLite file (WAL), 1k users, wrong code vs MemoryStore"),
+    ("sql_totp_verify/sqlite_wal_file/right/1000_users", "sql_totp_verify/memory/right/1_users", "SQLite file (WAL), 1k users, right code vs MemoryStore"),
+    ("sql_totp_verify/sqlite_wal_file/wrong/100000_users", "sql_totp_verify/sqlite_wal_file/wrong/1000_users", "SQLite growth 1k -> 100k users, wrong code (target <= 1.3x)"),
+    ("sql_totp_verify/sqlite_wal_file/right/100000_users", "sql_totp_verify/sqlite_wal_file/right/1000_users", "SQLite growth 1k -> 100k users, right code (target <= 1.3x)"),
+    ("sql_totp_verify/postgres/wrong/1000_users", "sql_totp_verify/memory/wrong/1_users", "PostgreSQL (loopback), 1k users, wrong code vs MemoryStore"),
+    ("sql_totp_verify/postgres/right/1000_users", "sql_totp_verify/memory/right/1_users", "PostgreSQL (loopback), 1k users, right code vs MemoryStore"),
+    ("sql_totp_verify/postgres/wrong/100000_users", "sql_totp_verify/postgres/wrong/1000_users", "PostgreSQL growth 1k -> 100k users, wrong code (target <= 1.3x)"),
+    ("sql_totp_verify/postgres/right/100000_users", "sql_totp_verify/postgres/right/1000_users", "PostgreSQL growth 1k -> 100k users, right code (target <= 1.3x)"),
     ("policy/requirement/last_cohort", None, "Policy::requirement, audience matching the 3rd cohort"),
     ("policy/requirement/defaults", None, "Policy::requirement, no cohort matches"),
     ("policy/settings_for/last_cohort", "policy/baseline/settings_clone", "Policy::settings_for vs cloning a Settings"),
@@ -41,7 +50,7 @@ ROWS = [
 def load():
     results = {}
     mtimes = []
-    for bench in CRITERION.glob("*/*/new/benchmark.json"):
+    for bench in CRITERION.glob("**/new/benchmark.json"):
         meta = json.loads(bench.read_text())
         est = json.loads((bench.parent / "estimates.json").read_text())
         results[meta["full_id"]] = est["median"]["point_estimate"]

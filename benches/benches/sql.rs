@@ -283,11 +283,7 @@ fn sql(c: &mut Criterion) {
                     fill(&mut pg, &filler, n).await;
                     // Settle before measuring: statistics, and the filler's
                     // WAL flushed by a checkpoint.
-                    filler
-                        .pool()
-                        .execute("ANALYZE; CHECKPOINT")
-                        .await
-                        .unwrap();
+                    filler.pool().execute("ANALYZE; CHECKPOINT").await.unwrap();
                 });
                 eprintln!("postgres: {n} users in {:.1?}", t.elapsed());
                 run_verifies(c, &rt, "postgres", &pg);

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use mfa_core::http::{Admission, RequestState, Refused, SessionChange, admit, under_prefix};
+use mfa_core::http::{Admission, Refused, RequestState, SessionChange, admit, under_prefix};
 use mfa_core::{Assurance, MfaStore, UserId};
 
 use crate::contract::{ApiError, CompletedVia, PendingStep};
@@ -152,11 +152,14 @@ impl IntoResponse for MfaRejection {
 fn checked(parts: &Parts) -> Result<&Checked, MfaRejection> {
     parts.extensions.get::<Checked>().ok_or_else(|| {
         tracing::error!("mfa: extractor used on a route without the MFA layer (MfaState::protect)");
-        MfaRejection::new(None, Refused {
-            error: ApiError::internal(),
-            mfa_page: false,
-            redirectable: false,
-        })
+        MfaRejection::new(
+            None,
+            Refused {
+                error: ApiError::internal(),
+                mfa_page: false,
+                redirectable: false,
+            },
+        )
     })
 }
 

@@ -42,8 +42,8 @@ mod routes;
 mod session;
 mod state;
 
-pub use layer::{MfaRejection, PendingMfa, RequireFreshMfa, RequireMfa, guard};
 pub use http::error_response;
+pub use layer::{MfaRejection, PendingMfa, RequireFreshMfa, RequireMfa, guard};
 pub use login::{complete_verification, login_response, logout, start_login};
 pub use mfa_core::http::{LoginOutcome, openapi};
 pub use routes::mfa_routes;

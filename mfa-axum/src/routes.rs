@@ -11,8 +11,8 @@ use mfa_core::MfaStore;
 use mfa_core::http::{Call, handle};
 
 use crate::contract::{
-    ApiError, ConfirmRequest, EnrollEmailRequest, EnrollSmsRequest, EnrollTotpRequest, FactorRef, RequestFacts,
-    Route, SendCodeRequest, StepUpRequest, VerifyRequest, csrf_check,
+    ApiError, ConfirmRequest, EnrollEmailRequest, EnrollSmsRequest, EnrollTotpRequest, FactorRef,
+    RequestFacts, Route, SendCodeRequest, StepUpRequest, VerifyRequest, csrf_check,
 };
 use crate::http::{ApiJson, error_response, reply_response};
 use crate::layer::{Checked, guard};
@@ -63,7 +63,9 @@ pub fn mfa_routes<S: MfaStore, T: Clone + Send + Sync + 'static>(state: MfaState
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::<S>))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::<S>))
-        .layer(axum::extract::DefaultBodyLimit::max(state.settings.http.body_limit_bytes()))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.settings.http.body_limit_bytes(),
+        ))
         .layer(axum::middleware::from_fn(no_store))
         .with_state(state)
 }
@@ -81,7 +83,11 @@ async fn unknown_route() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    error_response(ApiError::new(405, "method_not_allowed", "method not allowed on this route"))
+    error_response(ApiError::new(
+        405,
+        "method_not_allowed",
+        "method not allowed on this route",
+    ))
 }
 
 async fn no_store(req: Request, next: Next) -> Response {
@@ -94,14 +100,11 @@ async fn no_store(req: Request, next: Next) -> Response {
 /// The CSRF rule of [`csrf_check`] on every MFA route.
 async fn csrf<S: MfaStore>(State(state): State<MfaState<S>>, req: Request, next: Next) -> Response {
     let h = req.headers();
-    let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
-    let facts = RequestFacts {
-        method: req.method().as_str(),
-        content_type: text(header::CONTENT_TYPE),
-        sec_fetch_site: text(header::HeaderName::from_static("sec-fetch-site")),
-        origin: text(header::ORIGIN),
-        host: text(header::HOST).or(req.uri().authority().map(|a| a.as_str())),
-    };
+    let facts = RequestFacts::from_headers(
+        req.method().as_str(),
+        |name| h.get(name).and_then(|v| v.to_str().ok()),
+        req.uri().authority().map(|a| a.as_str()),
+    );
     if let Err(e) = csrf_check(&facts, state.settings.http.allowed_origins()) {
         return error_response(e);
     }
@@ -207,7 +210,11 @@ async fn factors<S: MfaStore>(State(st): State<MfaState<S>>, ctx: Ctx) -> Respon
     run(&st, ctx, Call::Factors).await
 }
 
-async fn remove_factor<S: MfaStore>(State(st): State<MfaState<S>>, ctx: Ctx, Path(id): Path<String>) -> Response {
+async fn remove_factor<S: MfaStore>(
+    State(st): State<MfaState<S>>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Response {
     run(&st, ctx, Call::RemoveFactor(id)).await
 }
 
@@ -219,7 +226,11 @@ async fn devices<S: MfaStore>(State(st): State<MfaState<S>>, ctx: Ctx) -> Respon
     run(&st, ctx, Call::Devices).await
 }
 
-async fn revoke_device<S: MfaStore>(State(st): State<MfaState<S>>, ctx: Ctx, Path(id): Path<String>) -> Response {
+async fn revoke_device<S: MfaStore>(
+    State(st): State<MfaState<S>>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Response {
     run(&st, ctx, Call::RevokeDevice(id)).await
 }
 

@@ -43,6 +43,16 @@ impl Default for MfaSettings {
     }
 }
 
+impl From<HttpSettings> for MfaSettings {
+    /// These framework-free settings with tower-sessions.
+    fn from(http: HttpSettings) -> Self {
+        MfaSettings {
+            http,
+            ..MfaSettings::default()
+        }
+    }
+}
+
 impl MfaSettings {
     fn with(mut self, f: impl FnOnce(HttpSettings) -> HttpSettings) -> Self {
         self.http = f(self.http);

@@ -102,7 +102,9 @@ async fn an_app_can_bring_its_own_sessions() {
         let session = source.session(&ext).unwrap();
         async move {
             let user = UserId::new("olga").unwrap();
-            mfa_axum::login_response(start_login(&st, &*session, &user, Audience::new(Platform::WEB), &jar).await)
+            mfa_axum::login_response(
+                start_login(&st, &*session, &user, Audience::new(Platform::WEB), &jar).await,
+            )
         }
     };
     let app: Router = Router::new()

@@ -790,6 +790,30 @@ pub struct RequestFacts<'a> {
     pub host: Option<&'a str>,
 }
 
+impl<'a> RequestFacts<'a> {
+    /// The facts of a request from its method, a header lookup (by
+    /// lower-case name) and the URI's authority (the `Host` fallback).
+    ///
+    /// ```
+    /// use mfa_core::http::RequestFacts;
+    /// let f = RequestFacts::from_headers("POST", |h| (h == "host").then_some("a.example"), None);
+    /// assert_eq!(f.host, Some("a.example"));
+    /// ```
+    pub fn from_headers(
+        method: &'a str,
+        header: impl Fn(&'static str) -> Option<&'a str>,
+        authority: Option<&'a str>,
+    ) -> Self {
+        RequestFacts {
+            method,
+            content_type: header("content-type"),
+            sec_fetch_site: header("sec-fetch-site"),
+            origin: header("origin"),
+            host: header("host").or(authority),
+        }
+    }
+}
+
 /// The CSRF rule for state-changing routes (any method but GET, HEAD,
 /// OPTIONS):
 ///

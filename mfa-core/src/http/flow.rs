@@ -165,10 +165,13 @@ pub async fn begin_login<S: MfaStore>(
                 by: via,
                 offer_enroll: None,
             };
-            (stage, LoginOutcome::Complete {
-                by: via,
-                offer_enroll: None,
-            })
+            (
+                stage,
+                LoginOutcome::Complete {
+                    by: via,
+                    offer_enroll: None,
+                },
+            )
         }
         LoginStep::OfferEnroll { methods, .. } => (
             Stage::Complete {
@@ -204,7 +207,10 @@ pub async fn begin_login<S: MfaStore>(
 }
 
 fn pending(step: PendingStep) -> (Stage, LoginOutcome) {
-    (Stage::Pending { step: step.clone() }, LoginOutcome::Pending { step })
+    (
+        Stage::Pending { step: step.clone() },
+        LoginOutcome::Pending { step },
+    )
 }
 
 /// A second factor the engine just verified for a pending session: the
@@ -451,6 +457,50 @@ impl Call {
     }
 }
 
+impl Call {
+    /// Builds the call of `route` from the raw request parts, for adapters
+    /// that route generically: `body` is decoded with [`decode_json`] (`400
+    /// invalid_json`), `id` is the `{id}` path segment, `user_agent` the
+    /// header. Routes without a body ignore it.
+    ///
+    /// ```
+    /// use mfa_core::http::{Call, Route};
+    /// let call = Call::decode(Route::RemoveFactor, b"", Some("fa_x"), None).unwrap();
+    /// assert_eq!(call.route(), Route::RemoveFactor);
+    /// assert!(Call::decode(Route::Verify, b"[]", None, None).is_err());
+    /// ```
+    pub fn decode(
+        route: Route,
+        body: &[u8],
+        id: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<Call, ApiError> {
+        let id = || id.unwrap_or_default().to_owned();
+        Ok(match route {
+            Route::Status => Call::Status,
+            Route::SendCode => Call::SendCode(decode_json(body)?),
+            Route::Verify => Call::Verify(decode_json(body)?, user_agent.map(str::to_owned)),
+            Route::StepUp => Call::StepUp(decode_json(body)?),
+            Route::EnrollTotp => Call::EnrollTotp(decode_json(body)?),
+            Route::EnrollSms => Call::EnrollSms(decode_json(body)?),
+            Route::EnrollEmail => Call::EnrollEmail(decode_json(body)?),
+            Route::EnrollResend => Call::EnrollResend(decode_json(body)?),
+            Route::EnrollConfirm => Call::EnrollConfirm(decode_json(body)?),
+            Route::Factors => Call::Factors,
+            Route::RemoveFactor => Call::RemoveFactor(id()),
+            Route::RecoveryCodes => Call::RecoveryCodes,
+            Route::Devices => Call::Devices,
+            Route::RevokeDevice => Call::RevokeDevice(id()),
+            Route::RevokeAllDevices => Call::RevokeAllDevices,
+        })
+    }
+
+    /// Whether the route reads a JSON body.
+    pub fn takes_body(route: Route) -> bool {
+        route.method() == "POST" && route != Route::RecoveryCodes
+    }
+}
+
 fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ApiError> {
     s.parse().map_err(|_| ApiError::invalid_input(what))
 }
@@ -514,7 +564,10 @@ pub async fn handle<S: MfaStore>(
             } else {
                 Purpose::StepUp
             };
-            let sent = mfa.send_code(&user, &factor, purpose).await.map_err(engine_error)?;
+            let sent = mfa
+                .send_code(&user, &factor, purpose)
+                .await
+                .map_err(engine_error)?;
             Reply::json(200, &CodeSentResponse::from(&sent))
         }
         Call::EnrollTotp(body) => {
@@ -557,24 +610,34 @@ pub async fn handle<S: MfaStore>(
                 Stage::Complete { by, .. } => *by,
                 Stage::Pending { .. } => CompletedVia::SecondFactor,
             };
-            let reply = Reply::json(200, &EnrolledResponse {
-                state: "complete".into(),
-                factor: FactorView::from(&enrolled.factor),
-            })?;
-            Ok(renewed(reply, record, Stage::Complete {
-                assurance: enrolled.assurance,
-                by,
-                offer_enroll: None,
-            }))
+            let reply = Reply::json(
+                200,
+                &EnrolledResponse {
+                    state: "complete".into(),
+                    factor: FactorView::from(&enrolled.factor),
+                },
+            )?;
+            Ok(renewed(
+                reply,
+                record,
+                Stage::Complete {
+                    assurance: enrolled.assurance,
+                    by,
+                    offer_enroll: None,
+                },
+            ))
         }
         // Every route below needs a complete login.
         _ if record.is_pending() => Err(ApiError::mfa_required()),
         Call::StepUp(body) => step_up(mfa, record, body).await,
         Call::Factors => {
             let list = mfa.factors(&user).await.map_err(engine_error)?;
-            Reply::json(200, &FactorsResponse {
-                factors: list.iter().map(FactorView::from).collect(),
-            })
+            Reply::json(
+                200,
+                &FactorsResponse {
+                    factors: list.iter().map(FactorView::from).collect(),
+                },
+            )
         }
         Call::RemoveFactor(id) => {
             let factor = parse::<FactorId>(&id, "factor id")?;
@@ -588,15 +651,21 @@ pub async fn handle<S: MfaStore>(
                 .generate_recovery_codes(&user, &caller(&record))
                 .await
                 .map_err(engine_error)?;
-            Reply::json(201, &RecoveryCodesResponse {
-                codes: codes.codes.iter().map(|c| c.expose().to_owned()).collect(),
-            })
+            Reply::json(
+                201,
+                &RecoveryCodesResponse {
+                    codes: codes.codes.iter().map(|c| c.expose().to_owned()).collect(),
+                },
+            )
         }
         Call::Devices => {
             let list = mfa.trusted_devices(&user).await.map_err(engine_error)?;
-            Reply::json(200, &DevicesResponse {
-                devices: list.iter().map(DeviceView::from).collect(),
-            })
+            Reply::json(
+                200,
+                &DevicesResponse {
+                    devices: list.iter().map(DeviceView::from).collect(),
+                },
+            )
         }
         Call::RevokeDevice(id) => {
             let device = parse::<DeviceId>(&id, "device id")?;
@@ -653,12 +722,15 @@ async fn verify<S: MfaStore>(
     }
     let verified = mfa.verify(&record.user, &attempt).await.map_err(engine_error)?;
     let (session, set_cookie) = verified_session(mfa, cookie, record, &verified);
-    let mut reply = Reply::json(200, &VerifiedResponse {
-        state: "complete".into(),
-        method: verified.method,
-        trusted_device: verified.trust.is_some(),
-        recovery_codes_left: verified.recovery_codes_left,
-    })?;
+    let mut reply = Reply::json(
+        200,
+        &VerifiedResponse {
+            state: "complete".into(),
+            method: verified.method,
+            trusted_device: verified.trust.is_some(),
+            recovery_codes_left: verified.recovery_codes_left,
+        },
+    )?;
     reply.session = session;
     reply.set_cookie = set_cookie;
     Ok(reply)
@@ -680,17 +752,24 @@ async fn step_up<S: MfaStore>(
         Stage::Complete { by, offer_enroll, .. } => (*by, offer_enroll.clone()),
         Stage::Pending { .. } => (CompletedVia::SecondFactor, None),
     };
-    let reply = Reply::json(200, &VerifiedResponse {
-        state: "complete".into(),
-        method: verified.method,
-        trusted_device: false,
-        recovery_codes_left: verified.recovery_codes_left,
-    })?;
-    Ok(renewed(reply, record, Stage::Complete {
-        assurance: verified.assurance,
-        by,
-        offer_enroll,
-    }))
+    let reply = Reply::json(
+        200,
+        &VerifiedResponse {
+            state: "complete".into(),
+            method: verified.method,
+            trusted_device: false,
+            recovery_codes_left: verified.recovery_codes_left,
+        },
+    )?;
+    Ok(renewed(
+        reply,
+        record,
+        Stage::Complete {
+            assurance: verified.assurance,
+            by,
+            offer_enroll,
+        },
+    ))
 }
 
 async fn begin_enrollment<S: MfaStore>(
@@ -703,12 +782,15 @@ async fn begin_enrollment<S: MfaStore>(
         .await
         .map_err(engine_error)?;
     match &enrollment {
-        Enrollment::Totp(t) => Reply::json(201, &TotpEnrollResponse {
-            factor_id: t.factor.to_string(),
-            otpauth_uri: t.otpauth_uri.expose().to_owned(),
-            qr_svg: t.qr_svg.expose().to_owned(),
-            secret: t.secret_base32.expose().to_owned(),
-        }),
+        Enrollment::Totp(t) => Reply::json(
+            201,
+            &TotpEnrollResponse {
+                factor_id: t.factor.to_string(),
+                otpauth_uri: t.otpauth_uri.expose().to_owned(),
+                qr_svg: t.qr_svg.expose().to_owned(),
+                secret: t.secret_base32.expose().to_owned(),
+            },
+        ),
         Enrollment::OutOfBand(sent) => Reply::json(201, &CodeSentResponse::from(sent)),
     }
 }

@@ -16,8 +16,8 @@ mod settings;
 
 pub use contract::*;
 pub use flow::{
-    Admission, Call, CompleteLogin, LoginOutcome, Refused, Reply, RequestState, SessionChange, admit, begin_login, decode_json,
-    handle, verified_session,
+    Admission, Call, CompleteLogin, LoginOutcome, Refused, Reply, RequestState, SessionChange, admit,
+    begin_login, decode_json, handle, verified_session,
 };
 pub use openapi::openapi;
 pub use settings::{DEV_TRUST_COOKIE, HttpSettings, Refusal, SessionError, TrustCookie, under_prefix};

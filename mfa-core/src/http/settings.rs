@@ -63,7 +63,11 @@ pub struct TrustCookie {
 impl TrustCookie {
     /// The cookie's name.
     pub fn name(self) -> &'static str {
-        if self.secure { TRUST_COOKIE } else { DEV_TRUST_COOKIE }
+        if self.secure {
+            TRUST_COOKIE
+        } else {
+            DEV_TRUST_COOKIE
+        }
     }
 
     fn attributes(self) -> &'static str {

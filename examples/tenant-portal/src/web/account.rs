@@ -9,8 +9,8 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use mfa_core::{
-    Attempt, AttemptTarget, Caller, ChallengeId, DeviceId, EnrollRequest, Enrollment, FactorId, FactorKind, MfaError,
-    Purpose, SecretString,
+    Attempt, AttemptTarget, Caller, ChallengeId, DeviceId, EnrollRequest, Enrollment, FactorId, FactorKind,
+    MfaError, Purpose, SecretString,
 };
 use serde::Deserialize;
 
@@ -103,7 +103,10 @@ async fn account_page(
 ) -> Result<Response, PageError> {
     let mfa = engine(app);
     let user = &me.record.user;
-    let status = mfa.status(user).await.map_err(|e| PageError::Internal(e.to_string()))?;
+    let status = mfa
+        .status(user)
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?;
     let devices = mfa
         .trusted_devices(user)
         .await
@@ -129,8 +132,17 @@ async fn account_page(
                     FactorKind::Email => "Email".into(),
                     _ => "Other".into(),
                 },
-                label: f.label.clone(),
-                detail: f.masked_destination.clone().unwrap_or_default(),
+                // The default label repeats the kind: show only a label the
+                // resident chose.
+                label: if ["Authenticator app", "Mobile phone", "Email"].contains(&f.label.as_str()) {
+                    String::new()
+                } else {
+                    f.label.clone()
+                },
+                detail: f
+                    .masked_destination
+                    .clone()
+                    .unwrap_or_else(|| "On your phone".into()),
                 added: f.confirmed_at.map(|t| date(t.unix_millis())).unwrap_or_default(),
             })
             .collect(),
@@ -140,7 +152,10 @@ async fn account_page(
                 id: d.id.to_string(),
                 label: d.label.clone(),
                 added: date(d.created_at.unix_millis()),
-                last_used: d.last_used_at.map(|t| date_time(t.unix_millis())).unwrap_or_else(|| "not yet".into()),
+                last_used: d
+                    .last_used_at
+                    .map(|t| date_time(t.unix_millis()))
+                    .unwrap_or_else(|| "not yet".into()),
                 expires: date(d.expires_at.unix_millis()),
             })
             .collect(),
@@ -187,9 +202,16 @@ impl HasCsrf for IdForm {
 }
 
 /// `POST /account/factors/remove`.
-pub async fn remove_factor(State(app): State<App>, me: LoggedIn, CsrfForm(form): CsrfForm<IdForm>) -> Result<Response, PageError> {
+pub async fn remove_factor(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(form): CsrfForm<IdForm>,
+) -> Result<Response, PageError> {
     let id: FactorId = form.id.parse().map_err(|_| PageError::NotFound)?;
-    match engine(&app).remove_factor(&me.record.user, &id, &caller(&me)).await {
+    match engine(&app)
+        .remove_factor(&me.record.user, &id, &caller(&me))
+        .await
+    {
         Ok(()) => {
             let msg = "The sign-in method was removed. For your safety, trusted devices were signed out too.";
             account_page(&app, me, Some(msg.into()), None, Vec::new()).await
@@ -200,10 +222,17 @@ pub async fn remove_factor(State(app): State<App>, me: LoggedIn, CsrfForm(form):
 }
 
 /// `POST /account/factors/rename`.
-pub async fn rename_factor(State(app): State<App>, me: LoggedIn, CsrfForm(form): CsrfForm<IdForm>) -> Result<Response, PageError> {
+pub async fn rename_factor(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(form): CsrfForm<IdForm>,
+) -> Result<Response, PageError> {
     let id: FactorId = form.id.parse().map_err(|_| PageError::NotFound)?;
     let label = form.label.unwrap_or_default();
-    match engine(&app).rename_factor(&me.record.user, &id, &label, &caller(&me)).await {
+    match engine(&app)
+        .rename_factor(&me.record.user, &id, &label, &caller(&me))
+        .await
+    {
         Ok(()) => account_page(&app, me, Some("Renamed.".into()), None, Vec::new()).await,
         Err(e) if need_step_up(&e) => Ok(step_up_redirect()),
         Err(e) => account_page(&app, me, None, explain(&e), Vec::new()).await,
@@ -227,11 +256,21 @@ pub async fn revoke_device(
     match result {
         Ok(()) => {
             let jar = if form.id == "all" {
-                jar.remove(axum_extra::extract::cookie::Cookie::build(app.mfa.settings().trust_cookie_name()).path("/"))
+                jar.remove(
+                    axum_extra::extract::cookie::Cookie::build(app.mfa.settings().trust_cookie_name())
+                        .path("/"),
+                )
             } else {
                 jar
             };
-            let page = account_page(&app, me, Some("Done. That device will be asked for a code next time.".into()), None, Vec::new()).await?;
+            let page = account_page(
+                &app,
+                me,
+                Some("Done. That device will be asked for a code next time.".into()),
+                None,
+                Vec::new(),
+            )
+            .await?;
             Ok((jar, page).into_response())
         }
         Err(e) => account_page(&app, me, None, explain(&e), Vec::new()).await,
@@ -239,8 +278,15 @@ pub async fn revoke_device(
 }
 
 /// `POST /account/recovery-codes`: a new set, replacing the old one.
-pub async fn regenerate_codes(State(app): State<App>, me: LoggedIn, CsrfForm(_): CsrfForm<Plain>) -> Result<Response, PageError> {
-    match engine(&app).generate_recovery_codes(&me.record.user, &caller(&me)).await {
+pub async fn regenerate_codes(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(_): CsrfForm<Plain>,
+) -> Result<Response, PageError> {
+    match engine(&app)
+        .generate_recovery_codes(&me.record.user, &caller(&me))
+        .await
+    {
         Ok(codes) => {
             let codes = codes.codes.iter().map(|c| c.expose().to_owned()).collect();
             let msg = "Here are your new recovery codes. Your old codes no longer work. Save these now: we won't show them again.";
@@ -281,7 +327,11 @@ pub fn password_problem(password: &str, confirm: &str) -> Option<&'static str> {
 
 /// `POST /account/password`: needs a fresh second factor; signs trusted
 /// devices out (the engine's `password_changed`).
-pub async fn change_password(State(app): State<App>, me: LoggedIn, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<Response, PageError> {
+pub async fn change_password(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<Response, PageError> {
     let mfa = engine(&app);
     if !mfa.is_fresh(&caller(&me).assurance) {
         return Ok(step_up_redirect());
@@ -293,7 +343,14 @@ pub async fn change_password(State(app): State<App>, me: LoggedIn, CsrfForm(form
     mfa.password_changed(&me.record.user)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
-    account_page(&app, me, Some("Your password was changed. Trusted devices will be asked for a code again.".into()), None, Vec::new()).await
+    account_page(
+        &app,
+        me,
+        Some("Your password was changed. Trusted devices will be asked for a code again.".into()),
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 // ---- adding a method from the account page (needs step-up) -------------
@@ -327,7 +384,11 @@ impl HasCsrf for AddForm {
 }
 
 /// `POST /account/factors/add`: starts adding a method.
-pub async fn add_factor(State(app): State<App>, me: LoggedIn, CsrfForm(form): CsrfForm<AddForm>) -> Result<Response, PageError> {
+pub async fn add_factor(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(form): CsrfForm<AddForm>,
+) -> Result<Response, PageError> {
     let request = match form.kind.as_str() {
         "totp" => EnrollRequest::Totp {
             label: "Authenticator app".into(),
@@ -385,13 +446,36 @@ impl HasCsrf for ConfirmAddForm {
 }
 
 /// `POST /account/factors/confirm`.
-pub async fn confirm_factor(State(app): State<App>, me: LoggedIn, CsrfForm(form): CsrfForm<ConfirmAddForm>) -> Result<Response, PageError> {
+pub async fn confirm_factor(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(form): CsrfForm<ConfirmAddForm>,
+) -> Result<Response, PageError> {
     let id: FactorId = form.factor.parse().map_err(|_| PageError::NotFound)?;
-    match engine(&app).confirm_enrollment(&me.record.user, &id, &form.code).await {
-        Ok(_) => account_page(&app, me, Some("Added. We've let you know by email too.".into()), None, Vec::new()).await,
+    match engine(&app)
+        .confirm_enrollment(&me.record.user, &id, &form.code)
+        .await
+    {
+        Ok(_) => {
+            account_page(
+                &app,
+                me,
+                Some("Added. We've let you know by email too.".into()),
+                None,
+                Vec::new(),
+            )
+            .await
+        }
         Err(e) => {
             let msg = explain(&e).unwrap_or_else(|| "That didn't work.".into());
-            account_page(&app, me, None, Some(format!("{msg} Start again to add the method.")), Vec::new()).await
+            account_page(
+                &app,
+                me,
+                None,
+                Some(format!("{msg} Start again to add the method.")),
+                Vec::new(),
+            )
+            .await
         }
     }
 }
@@ -425,7 +509,13 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-async fn step_up_page(app: &App, me: LoggedIn, next: String, sent: Option<(String, String, String)>, error: Option<String>) -> Result<Response, PageError> {
+async fn step_up_page(
+    app: &App,
+    me: LoggedIn,
+    next: String,
+    sent: Option<(String, String, String)>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     let factors = engine(app)
         .factors(&me.record.user)
         .await
@@ -454,7 +544,11 @@ async fn step_up_page(app: &App, me: LoggedIn, next: String, sent: Option<(Strin
 }
 
 /// `GET /account/confirm?next=…`: confirm it's you before a change.
-pub async fn confirm_page(State(app): State<App>, me: LoggedIn, Query(q): Query<Next>) -> Result<Response, PageError> {
+pub async fn confirm_page(
+    State(app): State<App>,
+    me: LoggedIn,
+    Query(q): Query<Next>,
+) -> Result<Response, PageError> {
     let next = safe_next(q.next.as_deref());
     step_up_page(&app, me, next, None, None).await
 }
@@ -505,14 +599,19 @@ pub async fn confirm(
     let target = if is_totp {
         AttemptTarget::Totp(factor.clone())
     } else {
-        AttemptTarget::Challenge(form.challenge.parse::<ChallengeId>().map_err(|_| PageError::NotFound)?)
+        AttemptTarget::Challenge(
+            form.challenge
+                .parse::<ChallengeId>()
+                .map_err(|_| PageError::NotFound)?,
+        )
     };
     let attempt = Attempt::login(target, SecretString::new(form.code), me.record.audience()).step_up();
     match mfa.verify(&me.record.user, &attempt).await {
         Ok(verified) => {
-            let jar = mfa_axum::complete_verification(&app.mfa, &me.session, me.record.clone(), &verified, jar)
-                .await
-                .map_err(|e| PageError::Internal(format!("{e:?}")))?;
+            let jar =
+                mfa_axum::complete_verification(&app.mfa, &me.session, me.record.clone(), &verified, jar)
+                    .await
+                    .map_err(|e| PageError::Internal(format!("{e:?}")))?;
             me.session.remove::<String>("csrf").await?;
             Ok((jar, Redirect::to(&next)).into_response())
         }

@@ -82,12 +82,28 @@ impl HasCsrf for ReportForm {
 }
 
 /// `POST /repairs`: report, then choose an appointment.
-pub async fn report(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<ReportForm>) -> Result<Response, PageError> {
+pub async fn report(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(f): CsrfForm<ReportForm>,
+) -> Result<Response, PageError> {
     let title = f.title.trim();
-    if !TRADES.iter().any(|(t, _)| *t == f.category) || title.is_empty() || title.len() > 120 || f.details.len() > 4000 {
-        return repairs_page(&app, me, Some("Choose a type of repair and describe it in a few words.".into())).await;
+    if !TRADES.iter().any(|(t, _)| *t == f.category)
+        || title.is_empty()
+        || title.len() > 120
+        || f.details.len() > 4000
+    {
+        return repairs_page(
+            &app,
+            me,
+            Some("Choose a type of repair and describe it in a few words.".into()),
+        )
+        .await;
     }
-    let id = app.db.report_repair(&me.user.id, &f.category, title, f.details.trim(), now_ms(&app)).await?;
+    let id = app
+        .db
+        .report_repair(&me.user.id, &f.category, title, f.details.trim(), now_ms(&app))
+        .await?;
     Ok(Redirect::to(&format!("/repairs/{id}")).into_response())
 }
 
@@ -105,14 +121,28 @@ struct RepairPage {
     notice: Option<String>,
 }
 
-async fn repair_page(app: &App, me: LoggedIn, id: &str, notice: Option<String>) -> Result<Response, PageError> {
+async fn repair_page(
+    app: &App,
+    me: LoggedIn,
+    id: &str,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
     let r = app.db.repair(&me.user.id, id).await?.ok_or(PageError::NotFound)?;
     let slots = app
         .db
         .open_slots(&r.category, now_ms(app))
         .await?
         .into_iter()
-        .map(|s| (s.id, format!("{} to {}", date_time(s.starts_at), &date_time(s.ends_at)[date_time(s.ends_at).len().saturating_sub(5)..])))
+        .map(|s| {
+            (
+                s.id,
+                format!(
+                    "{} to {}",
+                    date_time(s.starts_at),
+                    &date_time(s.ends_at)[date_time(s.ends_at).len().saturating_sub(5)..]
+                ),
+            )
+        })
         .collect();
     render(&RepairPage {
         chrome: me.chrome,
@@ -128,7 +158,11 @@ async fn repair_page(app: &App, me: LoggedIn, id: &str, notice: Option<String>) 
 }
 
 /// `GET /repairs/{id}`: details, and open slots to book or reschedule.
-pub async fn repair(State(app): State<App>, me: LoggedIn, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn repair(
+    State(app): State<App>,
+    me: LoggedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     repair_page(&app, me, &id, None).await
 }
 
@@ -147,7 +181,12 @@ impl HasCsrf for BookForm {
 
 /// `POST /repairs/{id}/book`: book or reschedule (the slot is taken
 /// atomically; the old one is released).
-pub async fn book(State(app): State<App>, me: LoggedIn, Path(id): Path<String>, CsrfForm(f): CsrfForm<BookForm>) -> Result<Response, PageError> {
+pub async fn book(
+    State(app): State<App>,
+    me: LoggedIn,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<BookForm>,
+) -> Result<Response, PageError> {
     let ok = app.db.book_slot(&me.user.id, &id, &f.slot, now_ms(&app)).await?;
     let notice = if ok {
         "Your appointment is booked. We'll text you the day before."
@@ -210,7 +249,11 @@ struct DocumentPage {
 }
 
 /// `GET /documents/{id}`: only the resident's own.
-pub async fn document(State(app): State<App>, me: LoggedIn, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn document(
+    State(app): State<App>,
+    me: LoggedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     let d = app
         .db
         .documents(&me.user.id)
@@ -280,12 +323,23 @@ impl HasCsrf for MessageForm {
 }
 
 /// `POST /messages`.
-pub async fn send_message(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<MessageForm>) -> Result<Response, PageError> {
+pub async fn send_message(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(f): CsrfForm<MessageForm>,
+) -> Result<Response, PageError> {
     let body = f.body.trim();
     if body.is_empty() || body.len() > 4000 {
-        return messages_page(&app, me, Some("Write a message of up to 4,000 characters.".into())).await;
+        return messages_page(
+            &app,
+            me,
+            Some("Write a message of up to 4,000 characters.".into()),
+        )
+        .await;
     }
-    app.db.add_message(&me.user.id, false, &me.user.name, body, now_ms(&app)).await?;
+    app.db
+        .add_message(&me.user.id, false, &me.user.name, body, now_ms(&app))
+        .await?;
     messages_page(&app, me, Some("Sent. We reply within two working days.".into())).await
 }
 
@@ -345,13 +399,29 @@ impl HasCsrf for ApplicationForm {
 }
 
 /// `POST /applications`.
-pub async fn apply(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<ApplicationForm>) -> Result<Response, PageError> {
+pub async fn apply(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(f): CsrfForm<ApplicationForm>,
+) -> Result<Response, PageError> {
     let property = f.property.trim();
     if property.is_empty() || property.len() > 200 || !(0..=6).contains(&f.bedrooms) || f.notes.len() > 4000 {
-        return applications_page(&app, me, Some("Say where you'd like to live and how many bedrooms you need (0 to 6).".into())).await;
+        return applications_page(
+            &app,
+            me,
+            Some("Say where you'd like to live and how many bedrooms you need (0 to 6).".into()),
+        )
+        .await;
     }
     app.db
-        .add_application(&me.user.id, property, f.bedrooms, f.notes.trim(), "submitted", now_ms(&app))
+        .add_application(
+            &me.user.id,
+            property,
+            f.bedrooms,
+            f.notes.trim(),
+            "submitted",
+            now_ms(&app),
+        )
         .await?;
     applications_page(&app, me, Some("Application submitted. We'll be in touch.".into())).await
 }
@@ -405,7 +475,11 @@ impl HasCsrf for PayForm {
 fn pence(amount: &str) -> Option<i64> {
     let a = amount.trim().trim_start_matches('£');
     let (pounds, p) = a.split_once('.').unwrap_or((a, "0"));
-    if pounds.is_empty() || !pounds.bytes().all(|b| b.is_ascii_digit()) || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if pounds.is_empty()
+        || !pounds.bytes().all(|b| b.is_ascii_digit())
+        || p.len() > 2
+        || !p.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let pounds: i64 = pounds.parse().ok()?;
@@ -414,7 +488,11 @@ fn pence(amount: &str) -> Option<i64> {
 }
 
 /// `POST /rent/pay`: a demo payment (no card processor), after step-up.
-pub async fn pay(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<PayForm>) -> Result<Response, PageError> {
+pub async fn pay(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(f): CsrfForm<PayForm>,
+) -> Result<Response, PageError> {
     if !fresh(&app, &me) {
         return Ok(Redirect::to("/account/confirm?next=/rent/pay").into_response());
     }
@@ -428,7 +506,9 @@ pub async fn pay(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<Pay
             notice: None,
         });
     };
-    app.db.post_ledger(&me.user.id, now_ms(&app), "Online payment, thank you", -amount).await?;
+    app.db
+        .post_ledger(&me.user.id, now_ms(&app), "Online payment, thank you", -amount)
+        .await?;
     let balance = app.db.balance(&me.user.id).await?;
     render(&PayPage {
         chrome: me.chrome,

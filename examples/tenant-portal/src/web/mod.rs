@@ -33,9 +33,18 @@ pub fn routes() -> Router<App> {
         .route("/", get(pages::dashboard))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/forgot-password", get(recover::forgot_page).post(recover::forgot))
-        .route("/reset-password/{token}", get(recover::reset_page).post(recover::reset))
-        .route("/register/{token}", get(recover::register_page).post(recover::register))
+        .route(
+            "/forgot-password",
+            get(recover::forgot_page).post(recover::forgot),
+        )
+        .route(
+            "/reset-password/{token}",
+            get(recover::reset_page).post(recover::reset),
+        )
+        .route(
+            "/register/{token}",
+            get(recover::register_page).post(recover::register),
+        )
         .route("/login/mfa", get(second_step::choose))
         .route("/login/mfa/start", post(second_step::start))
         .route(
@@ -74,7 +83,10 @@ pub fn routes() -> Router<App> {
         .route("/staff/policy/wave", post(staff::wave))
         .route("/staff/audit", get(staff::audit))
         .route("/account", get(account::account))
-        .route("/account/confirm", get(account::confirm_page).post(account::confirm))
+        .route(
+            "/account/confirm",
+            get(account::confirm_page).post(account::confirm),
+        )
         .route("/account/factors/add", post(account::add_factor))
         .route("/account/factors/confirm", post(account::confirm_factor))
         .route("/account/factors/remove", post(account::remove_factor))

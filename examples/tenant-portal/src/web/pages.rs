@@ -112,7 +112,11 @@ pub async fn outbox(State(app): State<App>, _session: Session) -> Result<Respons
         .into_iter()
         .map(|m| {
             let at = m.expires_at.unix_millis() - 300_000;
-            let kind = if m.kind == mfa_core::FactorKind::Sms { "Text message" } else { "Email" };
+            let kind = if m.kind == mfa_core::FactorKind::Sms {
+                "Text message"
+            } else {
+                "Email"
+            };
             (
                 at,
                 Sent {

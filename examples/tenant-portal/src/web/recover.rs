@@ -49,7 +49,11 @@ impl HasCsrf for EmailForm {
 
 /// `POST /forgot-password`: the same answer whether or not the account
 /// exists (no enumeration); the link goes to the account's email.
-pub async fn forgot(State(app): State<App>, session: Session, CsrfForm(f): CsrfForm<EmailForm>) -> Result<Response, PageError> {
+pub async fn forgot(
+    State(app): State<App>,
+    session: Session,
+    CsrfForm(f): CsrfForm<EmailForm>,
+) -> Result<Response, PageError> {
     let now = engine(&app).now().unix_millis();
     if f.email.len() <= 254
         && let Some((user, token)) = app.db.issue_password_reset(&f.email, now, RESET_TTL_MS).await?
@@ -79,7 +83,11 @@ struct SetPasswordPage {
 }
 
 /// `GET /reset-password/{token}`.
-pub async fn reset_page(State(app): State<App>, session: Session, Path(token): Path<String>) -> Result<Response, PageError> {
+pub async fn reset_page(
+    State(app): State<App>,
+    session: Session,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
     render(&SetPasswordPage {
         chrome: public_chrome(&app),
         csrf: csrf_token(&session).await?,
@@ -130,14 +138,26 @@ pub async fn reset(
     };
     app.db.set_password(&user.id, &f.password).await?;
     let id = UserId::new(user.id.clone()).map_err(|e| PageError::Internal(e.to_string()))?;
-    engine(&app).password_changed(&id).await.map_err(|e| PageError::Internal(e.to_string()))?;
-    engine(&app).revoke_sessions(&id).await.map_err(|e| PageError::Internal(e.to_string()))?;
-    mfa_axum::logout(&session).await.map_err(|e| PageError::Internal(format!("{e:?}")))?;
+    engine(&app)
+        .password_changed(&id)
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    engine(&app)
+        .revoke_sessions(&id)
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    mfa_axum::logout(&session)
+        .await
+        .map_err(|e| PageError::Internal(format!("{e:?}")))?;
     Ok(Redirect::to("/login?reset=1").into_response())
 }
 
 /// `GET /register/{token}`: an applicant sets a password.
-pub async fn register_page(State(app): State<App>, session: Session, Path(token): Path<String>) -> Result<Response, PageError> {
+pub async fn register_page(
+    State(app): State<App>,
+    session: Session,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
     let now = engine(&app).now().unix_millis();
     if app.db.registration_user(&token, now).await?.is_none() {
         return Err(PageError::NotFound);
@@ -175,16 +195,23 @@ pub async fn register(
     }
     app.db.set_password(&user.id, &f.password).await?;
     let id = UserId::new(user.id.clone()).map_err(|e| PageError::Internal(e.to_string()))?;
-    let outcome = start_login(&app.mfa, &session, &id, super::auth::audience(&user, Platform::WEB), &jar)
-        .await
-        .map_err(|e| PageError::Internal(format!("{e:?}")))?;
+    let outcome = start_login(
+        &app.mfa,
+        &session,
+        &id,
+        super::auth::audience(&user, Platform::WEB),
+        &jar,
+    )
+    .await
+    .map_err(|e| PageError::Internal(format!("{e:?}")))?;
     session.remove::<String>("csrf").await?;
     Ok(match outcome {
         LoginOutcome::Pending {
             step: PendingStep::MustEnroll { .. },
         }
         | LoginOutcome::Complete {
-            offer_enroll: Some(_), ..
+            offer_enroll: Some(_),
+            ..
         } => Redirect::to("/enroll"),
         LoginOutcome::Pending { .. } => Redirect::to("/login/mfa"),
         _ => Redirect::to("/"),

@@ -226,7 +226,11 @@ async fn code_page(
             "Enter the code from your authenticator app".to_owned(),
             format!(
                 "Open {} and enter the 6-digit code it shows for Orchard Homes.",
-                t.label
+                if t.label == "Authenticator app" {
+                    "your authenticator app"
+                } else {
+                    t.label.as_str()
+                }
             ),
             "The code changes every 30 seconds.",
         ),

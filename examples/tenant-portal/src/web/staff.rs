@@ -16,7 +16,11 @@ use crate::data::users::Role;
 use crate::util::date_time;
 
 fn staff_only(me: &LoggedIn) -> Result<(), PageError> {
-    if me.user.role == Role::Staff { Ok(()) } else { Err(PageError::NotFound) }
+    if me.user.role == Role::Staff {
+        Ok(())
+    } else {
+        Err(PageError::NotFound)
+    }
 }
 
 fn fresh(app: &App, me: &LoggedIn) -> bool {
@@ -49,9 +53,17 @@ pub struct Search {
 }
 
 /// `GET /staff?q=…`.
-pub async fn home(State(app): State<App>, me: LoggedIn, Query(s): Query<Search>) -> Result<Response, PageError> {
+pub async fn home(
+    State(app): State<App>,
+    me: LoggedIn,
+    Query(s): Query<Search>,
+) -> Result<Response, PageError> {
     staff_only(&me)?;
-    let found = if s.q.trim().is_empty() { Vec::new() } else { app.db.search_users(&s.q).await? };
+    let found = if s.q.trim().is_empty() {
+        Vec::new()
+    } else {
+        app.db.search_users(&s.q).await?
+    };
     render(&StaffHome {
         chrome: me.chrome,
         q: s.q,
@@ -84,10 +96,23 @@ struct ResidentPage {
     notice: Option<String>,
 }
 
-async fn resident_page(app: &App, me: LoggedIn, id: &str, notice: Option<String>) -> Result<Response, PageError> {
-    let user = app.db.user(id).await?.filter(|u| u.role != Role::Staff).ok_or(PageError::NotFound)?;
+async fn resident_page(
+    app: &App,
+    me: LoggedIn,
+    id: &str,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let user = app
+        .db
+        .user(id)
+        .await?
+        .filter(|u| u.role != Role::Staff)
+        .ok_or(PageError::NotFound)?;
     let uid = UserId::new(user.id.clone()).map_err(|_| PageError::NotFound)?;
-    let status = engine(app).status(&uid).await.map_err(|e| PageError::Internal(e.to_string()))?;
+    let status = engine(app)
+        .status(&uid)
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?;
     let events = app.db.audit_log(Some(&user.id), 30).await?;
     render(&ResidentPage {
         chrome: me.chrome,
@@ -100,6 +125,11 @@ async fn resident_page(app: &App, me: LoggedIn, id: &str, notice: Option<String>
             .iter()
             .map(|f| match f.kind {
                 FactorKind::Totp => format!("Authenticator app ({})", f.label),
+                FactorKind::Sms => format!(
+                    "Text message to {}",
+                    f.masked_destination.clone().unwrap_or_default()
+                ),
+                FactorKind::Email => format!("Email to {}", f.masked_destination.clone().unwrap_or_default()),
                 _ => format!("{} {}", f.kind, f.masked_destination.clone().unwrap_or_default()),
             })
             .collect(),
@@ -112,29 +142,52 @@ async fn resident_page(app: &App, me: LoggedIn, id: &str, notice: Option<String>
         reenroll: status.reenroll_required,
         events: events
             .into_iter()
-            .map(|e| (date_time(e.at), super::account::describe_event(&e.event).to_owned(), e.actor.unwrap_or_default()))
+            .map(|e| {
+                (
+                    date_time(e.at),
+                    super::account::describe_event(&e.event).to_owned(),
+                    e.actor.unwrap_or_default(),
+                )
+            })
             .collect(),
         notice,
     })
 }
 
 /// `GET /staff/residents/{id}`.
-pub async fn resident(State(app): State<App>, me: LoggedIn, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn resident(
+    State(app): State<App>,
+    me: LoggedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     staff_only(&me)?;
     resident_page(&app, me, &id, None).await
 }
 
 /// `POST /staff/residents/{id}/reset`: the contact team's MFA reset. The
 /// member of staff never sees or chooses a secret.
-pub async fn reset(State(app): State<App>, me: LoggedIn, Path(id): Path<String>, CsrfForm(_): CsrfForm<Plain>) -> Result<Response, PageError> {
+pub async fn reset(
+    State(app): State<App>,
+    me: LoggedIn,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<Plain>,
+) -> Result<Response, PageError> {
     staff_only(&me)?;
     if !fresh(&app, &me) {
         return Ok(Redirect::to(&format!("/account/confirm?next=/staff/residents/{id}")).into_response());
     }
-    let user = app.db.user(&id).await?.filter(|u| u.role != Role::Staff).ok_or(PageError::NotFound)?;
+    let user = app
+        .db
+        .user(&id)
+        .await?
+        .filter(|u| u.role != Role::Staff)
+        .ok_or(PageError::NotFound)?;
     let uid = UserId::new(user.id.clone()).map_err(|_| PageError::NotFound)?;
     let actor = format!("{} (contact team)", me.user.name);
-    engine(&app).admin_reset(&uid, &actor).await.map_err(|e| PageError::Internal(e.to_string()))?;
+    engine(&app)
+        .admin_reset(&uid, &actor)
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?;
     if let Some(mail) = &app.mailbox {
         mail.send(
             &user.email,
@@ -143,12 +196,20 @@ pub async fn reset(State(app): State<App>, me: LoggedIn, Path(id): Path<String>,
             engine(&app).now().unix_millis(),
         );
     }
-    let msg = format!("Two-step verification reset for {}. They were signed out everywhere and will set it up at their next login.", user.name);
+    let msg = format!(
+        "Two-step verification reset for {}. They were signed out everywhere and will set it up at their next login.",
+        user.name
+    );
     resident_page(&app, me, &id, Some(msg)).await
 }
 
 /// `POST /staff/residents/{id}/unlock`.
-pub async fn unlock(State(app): State<App>, me: LoggedIn, Path(id): Path<String>, CsrfForm(_): CsrfForm<Plain>) -> Result<Response, PageError> {
+pub async fn unlock(
+    State(app): State<App>,
+    me: LoggedIn,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<Plain>,
+) -> Result<Response, PageError> {
     staff_only(&me)?;
     let uid = UserId::new(id.clone()).map_err(|_| PageError::NotFound)?;
     engine(&app)
@@ -183,7 +244,13 @@ fn waves(p: &Policy) -> Vec<(String, String)> {
     out
 }
 
-async fn policy_page(app: &App, me: LoggedIn, error: Option<String>, notice: Option<String>, text: Option<String>) -> Result<Response, PageError> {
+async fn policy_page(
+    app: &App,
+    me: LoggedIn,
+    error: Option<String>,
+    notice: Option<String>,
+    text: Option<String>,
+) -> Result<Response, PageError> {
     let p = engine(app).policy();
     render(&PolicyPage {
         chrome: me.chrome,
@@ -209,7 +276,9 @@ async fn save(app: &App, me: LoggedIn, p: Policy, what: &str) -> Result<Response
     }
     app.db.set_setting("policy", &text).await?;
     let at = engine(app).now().unix_millis();
-    app.db.audit(at, &me.user.id, Some(&me.user.name), "policy_changed", what).await?;
+    app.db
+        .audit(at, &me.user.id, Some(&me.user.name), "policy_changed", what)
+        .await?;
     policy_page(app, me, None, Some(format!("Saved: {what}.")), None).await
 }
 
@@ -228,7 +297,11 @@ impl HasCsrf for PolicyText {
 
 /// `POST /staff/policy`: the whole policy as TOML, validated with clear
 /// errors (enforcement date, grace, cohorts, methods, trust duration).
-pub async fn save_policy(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<PolicyText>) -> Result<Response, PageError> {
+pub async fn save_policy(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(f): CsrfForm<PolicyText>,
+) -> Result<Response, PageError> {
     staff_only(&me)?;
     if !fresh(&app, &me) {
         return Ok(Redirect::to("/account/confirm?next=/staff/policy").into_response());
@@ -257,7 +330,11 @@ impl HasCsrf for Wave {
 /// `POST /staff/policy/wave`: everyone on `platform` whose session started
 /// before `at` is logged out once `at` has passed (web "that evening", apps
 /// in stages).
-pub async fn wave(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<Wave>) -> Result<Response, PageError> {
+pub async fn wave(
+    State(app): State<App>,
+    me: LoggedIn,
+    CsrfForm(f): CsrfForm<Wave>,
+) -> Result<Response, PageError> {
     staff_only(&me)?;
     if !fresh(&app, &me) {
         return Ok(Redirect::to("/account/confirm?next=/staff/policy").into_response());
@@ -272,13 +349,24 @@ pub async fn wave(State(app): State<App>, me: LoggedIn, CsrfForm(f): CsrfForm<Wa
         match Timestamp::parse_rfc3339(&f.at) {
             Ok(t) => t,
             Err(_) => {
-                return policy_page(&app, me, Some("Give the time as `now` or like 2026-08-22T00:00:00Z.".into()), None, None).await;
+                return policy_page(
+                    &app,
+                    me,
+                    Some("Give the time as `now` or like 2026-08-22T00:00:00Z.".into()),
+                    None,
+                    None,
+                )
+                .await;
             }
         }
     };
     let mut p = (*engine(&app).policy()).clone();
     let name = format!("{platform}-app-wave");
-    match p.cohorts.iter_mut().find(|c| c.platforms == vec![platform.clone()] && c.groups.is_empty()) {
+    match p
+        .cohorts
+        .iter_mut()
+        .find(|c| c.platforms == vec![platform.clone()] && c.groups.is_empty())
+    {
         Some(c) => c.relogin_cutoff = Some(at),
         None => p.cohorts.push(Cohort {
             name,
@@ -312,5 +400,8 @@ pub async fn audit(State(app): State<App>, me: LoggedIn) -> Result<Response, Pag
         .into_iter()
         .map(|e| (date_time(e.at), e.user_id, e.event, e.actor.unwrap_or_default()))
         .collect();
-    render(&AuditPage { chrome: me.chrome, rows })
+    render(&AuditPage {
+        chrome: me.chrome,
+        rows,
+    })
 }
