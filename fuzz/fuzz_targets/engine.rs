@@ -26,6 +26,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -107,6 +108,13 @@ enum Op {
         who: Who,
         factor: u8,
         step_up: bool,
+    },
+    /// A send, then a verification of the code just sent (right, wrong...).
+    SendVerify {
+        who: Who,
+        factor: u8,
+        step_up: bool,
+        code: OobCode,
     },
     VerifyCode {
         who: Who,
@@ -494,8 +502,10 @@ impl World {
             Ok(v) => {
                 assert_eq!(v.purpose, purpose);
                 self.challenge_succeeded(ci, who, &text, purpose);
+                count(CODE_OK);
             }
             Err(MfaError::InvalidCode { .. }) => {
+                count(REFUSED);
                 let c = &mut self.challenges[ci];
                 assert_eq!(c.owner, who, "another user's challenge counted an attempt");
                 assert!(!c.succeeded, "a used challenge counted an attempt");
@@ -540,6 +550,7 @@ impl World {
                     .matching_step(fi, &text)
                     .expect("a TOTP code outside the window succeeded");
                 self.accept_step(fi, step);
+                count(TOTP_OK);
                 assert_eq!(v.trust.is_some(), trust && !step_up);
                 if let Some(t) = v.trust {
                     self.tokens.push(Token {
@@ -576,6 +587,7 @@ impl World {
                 assert!(!t.revoked, "a revoked trust token worked");
                 assert!(self.now() < t.expires_at, "an expired trust token worked");
                 assert!(self.has_active_factor(who), "trusted login without a factor");
+                count(TRUSTED_LOGIN);
             }
             Ok(LoginStep::ChooseFactor { factors, .. }) => {
                 assert!(!factors.is_empty());
@@ -637,6 +649,21 @@ impl World {
             Op::InsertTotp(w, seed, confirm) => self.insert_totp(ix(w), seed, confirm),
             Op::EnrolSms(w, phone, confirm) => self.enrol_sms(ix(w), phone, confirm),
             Op::Send { who, factor, step_up } => self.send(ix(who), factor, step_up),
+            Op::SendVerify {
+                who,
+                factor,
+                step_up,
+                code,
+            } => {
+                let before = self.challenges.len();
+                self.send(ix(who), factor, step_up);
+                // At most 96 operations: the new challenge's index fits a u8.
+                if self.challenges.len() > before
+                    && let Ok(last) = u8::try_from(before)
+                {
+                    self.verify_code(ix(who), last, code, step_up);
+                }
+            }
             Op::VerifyCode {
                 who,
                 challenge,
@@ -693,10 +720,33 @@ impl World {
     }
 }
 
+/// Outcomes seen so far (successes of each kind), printed per input when
+/// `MFA_FUZZ_STATS` is set: a quick check that the invariants above are
+/// exercised, not vacuous (`MFA_FUZZ_STATS=1 cargo fuzz run ... -runs=0`).
+static STATS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+const CODE_OK: usize = 0;
+const TOTP_OK: usize = 1;
+const TRUSTED_LOGIN: usize = 2;
+const REFUSED: usize = 3;
+
+fn count(what: usize) {
+    STATS[what].fetch_add(1, Ordering::Relaxed);
+}
+
 fuzz_target!(|ops: Vec<Op>| {
     let mut world = World::new();
     for op in ops.into_iter().take(96) {
         world.apply(op);
         world.check_store();
+    }
+    if std::env::var_os("MFA_FUZZ_STATS").is_some() {
+        let [a, b, c, d] = &STATS;
+        eprintln!(
+            "stats: code_ok={} totp_ok={} trusted_login={} refused={}",
+            a.load(Ordering::Relaxed),
+            b.load(Ordering::Relaxed),
+            c.load(Ordering::Relaxed),
+            d.load(Ordering::Relaxed)
+        );
     }
 });

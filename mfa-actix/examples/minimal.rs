@@ -3,7 +3,7 @@
 //! second factor, and a demo outbox showing the SMS/email codes "sent".
 //!
 //! ```text
-//! cargo run -p mfa-actix --example minimal
+//! cargo run -p mfa-actix --example actix-minimal
 //! curl -c jar -b jar -H 'content-type: application/json' \
 //!      -d '{"user":"alice","password":"demo"}' http://127.0.0.1:3001/login
 //! curl -c jar -b jar http://127.0.0.1:3001/mfa/status

@@ -163,11 +163,17 @@ impl Db {
 
     /// Balance owed in pence (positive: arrears).
     pub async fn balance(&self, user_id: &str) -> Result<i64, DbError> {
-        self.count(
-            "SELECT CAST(COALESCE(SUM(amount_pence), 0) AS BIGINT) FROM portal_rent_ledger WHERE user_id = ?",
-            |q| q.bind(user_id.to_owned()),
-        )
-        .await
+        // SUM gives NUMERIC/DECIMAL on PostgreSQL and MySQL: cast back to a
+        // 64-bit integer, in each dialect's spelling.
+        let sql = match self.backend() {
+            super::Backend::MySql => {
+                "SELECT CAST(COALESCE(SUM(amount_pence), 0) AS SIGNED) FROM portal_rent_ledger WHERE user_id = ?"
+            }
+            _ => {
+                "SELECT CAST(COALESCE(SUM(amount_pence), 0) AS BIGINT) FROM portal_rent_ledger WHERE user_id = ?"
+            }
+        };
+        self.count(sql, |q| q.bind(user_id.to_owned())).await
     }
 
     // ---- repairs and appointments ------------------------------------
