@@ -215,9 +215,15 @@ impl Destination {
         {
             return Err(bad);
         }
+        // Checked again after lower-casing: that can lengthen non-ASCII
+        // text (found by the `destination` fuzz target).
+        let value = format!("{local}@{}", domain.to_lowercase());
+        if value.len() > 254 {
+            return Err(MfaError::InvalidInput("email address"));
+        }
         Ok(Destination {
             kind: FactorKind::Email,
-            value: format!("{local}@{}", domain.to_lowercase()),
+            value,
         })
     }
 
@@ -271,6 +277,15 @@ mod tests {
         assert!(Destination::phone("+1234567890123456").is_err());
         assert!(Destination::phone("٠٧٧٠٠٩٠٠١٢٣").is_err(), "only ASCII digits");
         assert!(Destination::phone("++447700900123").is_err());
+    }
+
+    #[test]
+    fn an_address_that_grows_past_254_bytes_when_lower_cased_is_refused() {
+        // 'Ⱦ' (2 bytes) lower-cases to 'ⱦ' (3 bytes).
+        let domain = format!("{}.org", "Ⱦ".repeat(124));
+        let input = format!("a@{domain}");
+        assert!(input.len() <= 254);
+        assert!(Destination::email(&input).is_err());
     }
 
     #[test]

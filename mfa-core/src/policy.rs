@@ -404,6 +404,11 @@ mod opt_timestamp_text {
 
     pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
         match t {
+            // Milliseconds when there are any, so that a policy written
+            // back reads as the same policy (found by the `policy` fuzz target).
+            Some(t) if t.unix_millis() % 1000 != 0 => {
+                s.serialize_str(&humantime::format_rfc3339_millis(t.to_system_time()).to_string())
+            }
             Some(t) => s.serialize_str(&t.to_rfc3339()),
             None => s.serialize_none(),
         }
@@ -549,6 +554,13 @@ mod tests {
         let cut = t("2026-08-21T18:00:00Z");
         assert!(p.must_relogin(issued, &web, cut));
         assert!(!p.must_relogin(issued, &web, cut - Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn fractional_second_timestamps_round_trip() {
+        let p = Policy::from_toml("enforce_from = \"2026-05-28T00:00:00.5Z\"").unwrap();
+        assert_eq!(p.enforce_from.unwrap().unix_millis() % 1000, 500);
+        assert_eq!(Policy::from_toml(&p.to_toml().unwrap()).unwrap(), p);
     }
 
     #[test]
