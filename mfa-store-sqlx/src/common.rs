@@ -404,12 +404,18 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn bump_epoch_tx(&self, user: &UserId, now: Timestamp) -> StoreResult<u64> {
+            /// Inside a user transaction: the factor epoch moves on and every
+            /// live trusted device of the user is revoked (password change,
+            /// factor removal).
+            async fn bump_epoch_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                user: &UserId,
+                now: Timestamp,
+            ) -> StoreResult<()> {
                 use $crate::common::*;
-                let mut tx = self.begin_user(user).await?;
                 sqlx::query(&Self::sql("UPDATE mfa_users SET epoch = epoch + 1 WHERE user_id = $1"))
                     .bind(user.as_str())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .db()?;
                 sqlx::query(&Self::sql(
@@ -417,9 +423,16 @@ macro_rules! impl_store {
                 ))
                 .bind(ms(now))
                 .bind(user.as_str())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .db()?;
+                Ok(())
+            }
+
+            async fn bump_epoch_tx(&self, user: &UserId, now: Timestamp) -> StoreResult<u64> {
+                use $crate::common::*;
+                let mut tx = self.begin_user(user).await?;
+                Self::bump_epoch_in(&mut tx, user, now).await?;
                 let row = sqlx::query(&Self::sql("SELECT epoch FROM mfa_users WHERE user_id = $1"))
                     .bind(user.as_str())
                     .fetch_one(&mut *tx)
@@ -500,19 +513,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .db()?;
-                sqlx::query(&Self::sql("UPDATE mfa_users SET epoch = epoch + 1 WHERE user_id = $1"))
-                    .bind(user.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .db()?;
-                sqlx::query(&Self::sql(
-                    "UPDATE mfa_devices SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-                ))
-                .bind(ms(now))
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .db()?;
+                Self::bump_epoch_in(&mut tx, user, now).await?;
                 tx.commit().await.db()?;
                 Ok(true)
             }

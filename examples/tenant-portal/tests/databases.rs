@@ -1,7 +1,7 @@
 //! `DATABASE_URL` switches the portal between SQLite, PostgreSQL and
 //! MySQL/MariaDB: the same journey over real HTTP on each (migrations and
 //! seed on an empty database, SMS login with the code from the outbox,
-//! every resident page, booking and rescheduling an appointment, the staff
+//! every resident page, CSRF refusal of forged forms, booking and rescheduling an appointment, the staff
 //! console's reset). PostgreSQL and MariaDB come from `MFA_TEST_POSTGRES_URL`
 //! and `MFA_TEST_MYSQL_URL`, each run in a database of its own; without
 //! them the run fails under `CI=true` and is skipped (with a message)
@@ -157,6 +157,31 @@ async fn journey(database_url: String) {
     ] {
         assert_eq!(b.get(page).await.0, 200, "{page}");
     }
+
+    // CSRF: a form without the session's token, or with another one, is
+    // refused and changes nothing.
+    let before = state.db.messages("u-sam").await.unwrap().len();
+    assert_eq!(b.post("/messages", &[("body", "forged")]).await.0, 403);
+    assert_eq!(
+        b.post("/messages", &[("csrf", "not-the-token"), ("body", "forged")])
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        state.db.messages("u-sam").await.unwrap().len(),
+        before,
+        "a forged form was accepted"
+    );
+    let (_, _, page) = b.get("/messages").await;
+    let (s, _, _) = b
+        .post(
+            "/messages",
+            &[("csrf", &attr(&page, "csrf")), ("body", "genuine")],
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(state.db.messages("u-sam").await.unwrap().len(), before + 1);
 
     // Report a repair, book a slot, then reschedule it.
     let (_, _, page) = b.get("/repairs").await;

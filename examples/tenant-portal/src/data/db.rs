@@ -90,8 +90,8 @@ impl Db {
         // The MFA store's migrations share sqlx's bookkeeping table: each
         // set ignores the other's entries.
         let mut migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+            // Standard SQL that SQLite and PostgreSQL both take as written.
+            Backend::Sqlite | Backend::Postgres => sqlx::migrate!("migrations/standard"),
             Backend::MySql => sqlx::migrate!("migrations/mysql"),
         };
         migrator.set_ignore_missing(true);

@@ -1,4 +1,4 @@
--- Tenant portal schema (the MFA tables are mfa-store-sqlx's own).
+-- Tenant portal schema for SQLite and PostgreSQL (the MFA tables are mfa-store-sqlx's own).
 CREATE TABLE portal_users (
     id TEXT NOT NULL PRIMARY KEY,
     email TEXT NOT NULL,
