@@ -11,7 +11,6 @@ use futures::future::LocalBoxFuture;
 
 use mfa_core::http::{
     Admission, ApiError, CompleteLogin, PendingStep, Refusal, Refused, RequestState, SessionChange, admit,
-    under_prefix,
 };
 use mfa_core::{MfaStore, UserId};
 
@@ -125,12 +124,12 @@ where
 async fn check<S: MfaStore>(state: &MfaState<S>, req: &HttpRequest) -> Result<Checked, HttpResponse> {
     let settings = state.settings();
     let path = req.path();
-    // The MFA routes always answer JSON.
-    let refusal = if under_prefix(path, settings.prefix_str()) {
-        Refusal::Json
-    } else {
-        settings.refusal_mode().clone()
-    };
+    // JSON on the MFA routes and for clients that ask for it.
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let refusal = settings.refusal_for(path, accept);
     let session = state.sessions().session(req);
     let record = match session.as_deref().map(|s| s.load()).transpose() {
         Ok(r) => r.flatten(),
@@ -142,7 +141,7 @@ async fn check<S: MfaStore>(state: &MfaState<S>, req: &HttpRequest) -> Result<Ch
     match admit(state.mfa(), record, settings.pending_allowed(path)).await {
         Admission::Proceed(found) => Ok(Checked {
             state: found,
-            refusal: settings.refusal_mode().clone(),
+            refusal: refusal.clone(),
         }),
         Admission::Refuse { refused, end_session } => {
             let change = if end_session {

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use mfa_core::http::{Admission, Refused, RequestState, SessionChange, admit, under_prefix};
+use mfa_core::http::{Admission, Refused, RequestState, SessionChange, admit};
 use mfa_core::{Assurance, MfaStore, UserId};
 
 use crate::contract::{ApiError, CompletedVia, PendingStep};
@@ -54,12 +55,9 @@ pub async fn guard<S: MfaStore>(State(state): State<MfaState<S>>, mut req: Reque
     }
     let settings = &state.settings;
     let path = req.uri().path();
-    // The MFA routes always answer JSON.
-    let refusal = if under_prefix(path, settings.http.prefix_str()) {
-        Refusal::Json
-    } else {
-        settings.http.refusal_mode().clone()
-    };
+    // JSON on the MFA routes and for clients that ask for it.
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let refusal = settings.http.refusal_for(path, accept);
     let pending_allowed = settings.http.pending_allowed(path);
     let session = settings.sessions.session(req.extensions());
     let record = match &session {
@@ -92,7 +90,7 @@ pub async fn guard<S: MfaStore>(State(state): State<MfaState<S>>, mut req: Reque
     req.extensions_mut().insert(Checked {
         session,
         state: checked_state,
-        refusal: settings.http.refusal_mode().clone(),
+        refusal: refusal.clone(),
     });
     next.run(req).await
 }

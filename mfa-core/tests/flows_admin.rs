@@ -388,6 +388,73 @@ async fn key_rotation_reseals_secrets_and_the_old_key_can_then_be_dropped() {
     assert_eq!(ok.method, FactorKind::Sms);
 }
 
+/// Secrets written in format 1 (XChaCha20-Poly1305, before AES-256-GCM-SIV)
+/// keep working, and a rotation with the same key upgrades them.
+#[tokio::test]
+async fn format_1_secrets_still_verify_and_rotation_upgrades_them() {
+    let (mac, k1) = ([0x11; 32], [0x22; 32]);
+    let keys = Keys::new(&mac, 1, &k1).unwrap();
+    let u = user("adm-format1");
+    let f = fx_full(MemoryStore::new(), keys.clone(), config(), Policy::default());
+    let t = f.enroll_totp(&u).await;
+    let sms = f.enroll_sms(&u, PHONE).await;
+    // Re-seal both secrets the old way, as a database written before would hold them.
+    for mut rec in f.mfa.store().factors(&u).await.unwrap() {
+        let reseal = |s: &Option<Sealed>, what: &str| {
+            s.as_ref().map(|_| {
+                let (ctx, plain) = match what {
+                    "seed" => (format!("totp-seed\0{u}\0{}", rec.id), t.seed.clone()),
+                    _ => (format!("destination\0{u}\0{}", rec.id), PHONE.as_bytes().to_vec()),
+                };
+                keys.seal_format1_for_tests(&plain, ctx.as_bytes()).unwrap()
+            })
+        };
+        let secret = reseal(&rec.secret, "seed");
+        let destination = reseal(&rec.destination, "destination");
+        assert_eq!(secret.iter().chain(&destination).count(), 1);
+        rec.secret = secret;
+        rec.destination = destination;
+        f.mfa
+            .store()
+            .update_sealed(&u, &rec.id, rec.secret.as_ref(), rec.destination.as_ref())
+            .await
+            .unwrap();
+    }
+    let stored = f.mfa.store().factor(&u, &t.id).await.unwrap().unwrap();
+    assert_eq!(stored.secret.unwrap().format(), Some(1));
+
+    f.clock.set(f.now() + MIN);
+    let _ = f
+        .verify_totp(&u, &t.id, &totp_code(&t.seed, f.now()))
+        .await
+        .unwrap();
+    let sent = f.send_login_code(&u, &sms).await.unwrap();
+    let _ = f
+        .verify_challenge(&u, &sent.challenge, &f.last_code(PHONE))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        f.mfa.rotate_secrets().await.unwrap(),
+        RotationReport {
+            resealed: 2,
+            current: 0,
+            unreadable: 0
+        }
+    );
+    for rec in f.mfa.store().factors(&u).await.unwrap() {
+        for sealed in [rec.secret, rec.destination].into_iter().flatten() {
+            assert_eq!(sealed.format(), Some(Sealed::CURRENT_FORMAT));
+            assert!(sealed.is_current(1));
+        }
+    }
+    f.clock.set(f.now() + MIN);
+    let _ = f
+        .verify_totp(&u, &t.id, &totp_code(&t.seed, f.now()))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn secrets_sealed_with_a_dropped_key_are_unavailable_not_wrong() {
     let mac = [0x11; 32];

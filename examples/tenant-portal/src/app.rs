@@ -1,5 +1,5 @@
 //! Wiring: database, MFA engine (SQL store, keys, policy, sender, audit
-//! sink), sessions, routes and security headers.
+//! and notice sinks), delivery, sessions, routes and security headers.
 
 use std::sync::Arc;
 
@@ -9,13 +9,16 @@ use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use mfa_axum::{MfaSettings, MfaState, Refusal, mfa_routes};
-use mfa_core::{Keys, Mfa, MfaConfig, Outbox, Policy, Tee, TracingSink};
+use mfa_core::{Keys, ManualClock, Mfa, MfaConfig, Outbox, Policy, Tee, TracingSink};
 use mfa_store_sqlx::SqlxStore;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::audit::AuditSink;
 use crate::config::Config;
 use crate::data::{Db, seed};
+use crate::mail::{Mailer, NoDelivery, Smtp, SmtpCodeSender};
+use crate::notify::Notifier;
+use crate::sessions::SessionStore;
 use crate::web;
 
 /// The MFA engine over the SQL store.
@@ -28,12 +31,30 @@ pub struct App {
     pub db: Db,
     /// The MFA engine and adapter settings.
     pub mfa: MfaState<SqlxStore>,
-    /// Demo outbox for codes (demo mode only).
+    /// Demo outbox for codes (demo mode without SMTP only).
     pub outbox: Option<Arc<Outbox>>,
-    /// Demo mailbox for other emails (demo mode only).
-    pub mailbox: Option<Arc<crate::demo::Mailbox>>,
+    /// Where other emails go (reset links, security notices).
+    pub mail: Mailer,
+    /// Server-side sessions, in the portal database.
+    pub sessions: SessionStore,
     /// Settings.
     pub config: Arc<Config>,
+}
+
+/// What a test may put in place of the engine's defaults: the HTTP
+/// contract suite moves the clock and reads codes from its own outbox.
+#[derive(Default)]
+pub struct EngineParts {
+    /// The engine's clock (default: the system clock).
+    pub clock: Option<Arc<ManualClock>>,
+    /// Where codes go (default: SMTP, the demo outbox, or nowhere).
+    pub outbox: Option<Arc<Outbox>>,
+    /// The rollout policy (default: file, saved, or demo policy).
+    pub policy: Option<Policy>,
+    /// The engine configuration (default: `MfaConfig::builder("Orchard Homes")`).
+    pub config: Option<MfaConfig>,
+    /// Extra paths a pending session may reach.
+    pub pending_pages: Vec<&'static str>,
 }
 
 impl axum::extract::FromRef<App> for MfaState<SqlxStore> {
@@ -63,6 +84,12 @@ pub enum StartError {
     /// Policy file.
     #[error("cannot read the policy file: {0}")]
     PolicyFile(std::io::Error),
+    /// SMTP settings.
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+    /// Session store.
+    #[error("session store: {0}")]
+    Sessions(#[from] sqlx::Error),
 }
 
 /// Pages a pending session may reach (exact paths).
@@ -144,17 +171,55 @@ async fn policy(config: &Config, db: &Db) -> Result<Policy, StartError> {
 /// Builds the application. Returns the router, the state and, on a fresh
 /// demo database, the applicant's registration token.
 pub async fn build(config: Config) -> Result<(Router, App, Option<String>), StartError> {
+    let (app, token) = start(config, EngineParts::default()).await?;
+    let routes = web::routes().merge(mfa_routes(app.mfa.clone()));
+    Ok((app.serve(routes), app, token))
+}
+
+/// Connects, migrates, builds the engine and seeds the demo: the state
+/// without routes. Returns it and, on a fresh demo database, the
+/// applicant's registration token.
+pub async fn start(config: Config, parts: EngineParts) -> Result<(App, Option<String>), StartError> {
     let db = Db::connect(&config.database_url).await?;
     let store = SqlxStore::connect(&config.database_url).await?;
     store.migrate().await?;
+    let sessions = SessionStore::over(&store).await?;
+    sessions.clean_up_every(std::time::Duration::from_secs(600));
     let keys = keys(&config, &db).await?;
-    let policy = policy(&config, &db).await?;
-    let outbox = config.demo.then(|| Arc::new(Outbox::new()));
-    let mut builder = Mfa::builder(store, keys, MfaConfig::builder("Orchard Homes").build()?)
-        .policy(policy)
-        .events(Tee(TracingSink, AuditSink::new(db.clone())));
-    if let Some(o) = &outbox {
-        builder = builder.sender(o.clone());
+    let policy = match parts.policy {
+        Some(p) => p,
+        None => policy(&config, &db).await?,
+    };
+    let smtp = config.smtp.as_ref().map(Smtp::new).transpose()?.map(Arc::new);
+    let outbox = match (&parts.outbox, &smtp) {
+        (Some(o), _) => Some(o.clone()),
+        (None, None) if config.demo => Some(Arc::new(Outbox::new())),
+        _ => None,
+    };
+    let mail = match &smtp {
+        Some(s) => Mailer::Smtp(s.clone()),
+        None if config.demo => Mailer::Demo(Arc::new(crate::demo::Mailbox::default())),
+        None => Mailer::Disabled,
+    };
+    let mfa_config = match parts.config {
+        Some(c) => c,
+        None => MfaConfig::builder("Orchard Homes").build()?,
+    };
+    let sinks = Tee(
+        TracingSink,
+        Tee(
+            AuditSink::new(db.clone()),
+            Notifier::new(db.clone(), mail.clone()),
+        ),
+    );
+    let mut builder = Mfa::builder(store, keys, mfa_config).policy(policy).events(sinks);
+    builder = match (&outbox, &smtp) {
+        (Some(o), _) => builder.sender(o.clone()),
+        (None, Some(s)) => builder.sender(SmtpCodeSender(s.clone())),
+        (None, None) => builder.sender(NoDelivery),
+    };
+    if let Some(clock) = parts.clock {
+        builder = builder.clock(clock);
     }
     let engine = Arc::new(builder.build());
     let mut settings = MfaSettings::default().refusal(Refusal::Redirect {
@@ -163,8 +228,9 @@ pub async fn build(config: Config) -> Result<(Router, App, Option<String>), Star
     });
     // The pages a pending session (password checked, second factor missing)
     // may reach: the second step, first enrolment, logout, and the demo
-    // outbox. Everything else redirects to /login/mfa.
-    for path in PENDING_PAGES {
+    // outbox. Everything else redirects to /login/mfa (or answers 401 to a
+    // client that asks for JSON).
+    for path in PENDING_PAGES.iter().chain(&parts.pending_pages) {
         settings = settings.allow_while_pending(path);
     }
     settings = settings.allow_origin(&format!("http://{}", config.bind));
@@ -183,27 +249,36 @@ pub async fn build(config: Config) -> Result<(Router, App, Option<String>), Star
 
     let app = App {
         db,
-        mfa: mfa.clone(),
-        mailbox: config.demo.then(|| Arc::new(crate::demo::Mailbox::default())),
+        mfa,
         outbox,
+        mail,
+        sessions,
         config: Arc::new(config),
     };
-    let routes = web::routes().merge(mfa_routes(mfa.clone()));
-    let sessions = SessionManagerLayer::new(tower_sessions::MemoryStore::default())
-        .with_name("portal_session")
-        .with_same_site(tower_sessions::cookie::SameSite::Lax)
-        .with_http_only(true)
-        .with_secure(true)
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::hours(2),
-        ));
-    let router = mfa
-        .protect(routes.with_state(app.clone()))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/static/portal.css", get(web::stylesheet))
-        .layer(sessions)
-        .layer(middleware::map_response(security_headers));
-    Ok((router, app, token))
+    Ok((app, token))
+}
+
+impl App {
+    /// Serves `routes` the way the portal serves its own: behind the MFA
+    /// guard, with the portal's sessions (cookie `portal_session`, Secure,
+    /// HttpOnly, SameSite=Lax, 2 hours of inactivity), `/healthz`, the
+    /// stylesheet and the security headers.
+    pub fn serve(&self, routes: Router<App>) -> Router {
+        let sessions = SessionManagerLayer::new(self.sessions.clone())
+            .with_name("portal_session")
+            .with_same_site(tower_sessions::cookie::SameSite::Lax)
+            .with_http_only(true)
+            .with_secure(true)
+            .with_expiry(Expiry::OnInactivity(
+                tower_sessions::cookie::time::Duration::hours(2),
+            ));
+        self.mfa
+            .protect(routes.with_state(self.clone()))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/static/portal.css", get(web::stylesheet))
+            .layer(sessions)
+            .layer(middleware::map_response(security_headers))
+    }
 }
 
 /// Security headers on every response; no caching of pages (they carry

@@ -13,5 +13,8 @@ pub mod audit;
 pub mod config;
 pub mod data;
 pub mod demo;
+pub mod mail;
+pub mod notify;
+pub mod sessions;
 pub mod util;
 pub mod web;

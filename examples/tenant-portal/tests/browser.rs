@@ -115,17 +115,13 @@ async fn start_portal() -> Portal {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bind = listener.local_addr().unwrap();
-    let config = Config {
+    let config = Config::demo(
         bind,
-        database_url: format!(
+        format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("portal.sqlite3").display()
         ),
-        demo: true,
-        mac_key: None,
-        encryption_keys: None,
-        policy_file: None,
-    };
+    );
     let (router, _app, _token) = tenant_portal::app::build(config).await.expect("portal starts");
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();

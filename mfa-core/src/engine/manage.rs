@@ -203,8 +203,9 @@ impl<S: MfaStore> Mfa<S> {
         Ok(())
     }
 
-    /// Re-seals every stored secret not on the current key. Run it after
-    /// adding a new current key, then drop the old key from the ring once
+    /// Re-seals every stored secret not on the current key or not in the
+    /// current [`Sealed`](crate::Sealed) format. Run it after adding a new
+    /// current key (or upgrading from format 1), then drop the old key from the ring once
     /// the report shows nothing `unreadable`.
     pub async fn rotate_secrets(&self) -> Result<RotationReport, MfaError> {
         let mut report = RotationReport::default();
@@ -216,7 +217,7 @@ impl<S: MfaStore> Mfa<S> {
             for user in &users {
                 for f in self.store.factors(user).await? {
                     let stale = |s: &Option<crate::crypto::Sealed>| {
-                        s.as_ref().is_some_and(|s| s.key_id() != Some(current))
+                        s.as_ref().is_some_and(|s| !s.is_current(current))
                     };
                     if !stale(&f.secret) && !stale(&f.destination) {
                         report.current += 1;

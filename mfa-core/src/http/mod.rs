@@ -20,4 +20,6 @@ pub use flow::{
     begin_login, decode_json, handle, verified_session,
 };
 pub use openapi::openapi;
-pub use settings::{DEV_TRUST_COOKIE, HttpSettings, Refusal, SessionError, TrustCookie, under_prefix};
+pub use settings::{
+    DEV_TRUST_COOKIE, HttpSettings, Refusal, SessionError, TrustCookie, under_prefix, wants_json,
+};

@@ -26,7 +26,9 @@ pub enum Refusal {
     /// `401` with a JSON error body (`mfa_required`, `unauthenticated`,
     /// `session_ended`). The default; right for APIs and SPAs.
     Json,
-    /// `303 See Other` to a page: for server-rendered apps.
+    /// `303 See Other` to a page: for server-rendered apps. A request that
+    /// asks for JSON (see [`wants_json`]) still gets the JSON `401`: the
+    /// same site's mobile app or script never wants a login page.
     Redirect {
         /// Where a logged-out (or force-logged-out) visitor goes.
         login: String,
@@ -44,6 +46,32 @@ impl Refusal {
             _ => None,
         }
     }
+}
+
+/// Whether a request's `Accept` header asks for JSON rather than a page:
+/// it names `application/json` (or a `+json` type) and not `text/html`.
+/// Browsers navigating send `text/html`; API clients send JSON types.
+///
+/// ```
+/// use mfa_core::http::wants_json;
+/// assert!(wants_json(Some("application/json")));
+/// assert!(wants_json(Some("application/problem+json, */*;q=0.1")));
+/// assert!(!wants_json(Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")));
+/// assert!(!wants_json(Some("*/*")));
+/// assert!(!wants_json(None));
+/// ```
+pub fn wants_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let mut json = false;
+    for media in accept.split(',') {
+        let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if media == "text/html" || media == "application/xhtml+xml" {
+            return false;
+        }
+        json |=
+            media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"));
+    }
+    json
 }
 
 /// The trust cookie: `__Host-mfa_trust` with `Secure`, or
@@ -181,6 +209,25 @@ impl HttpSettings {
     /// The refusal in use.
     pub fn refusal_mode(&self) -> &Refusal {
         &self.refusal
+    }
+
+    /// How to refuse one request: JSON on the MFA routes and for clients
+    /// that ask for JSON ([`wants_json`] of its `Accept` header), else the
+    /// configured [`Refusal`].
+    ///
+    /// ```
+    /// use mfa_core::http::{HttpSettings, Refusal};
+    /// let s = HttpSettings::default().refusal(Refusal::Redirect { login: "/login".into(), mfa: "/code".into() });
+    /// assert_eq!(s.refusal_for("/mfa/status", Some("text/html")), Refusal::Json);
+    /// assert_eq!(s.refusal_for("/rent", Some("application/json")), Refusal::Json);
+    /// assert_eq!(s.refusal_for("/rent", Some("text/html")), *s.refusal_mode());
+    /// ```
+    pub fn refusal_for(&self, path: &str, accept: Option<&str>) -> Refusal {
+        if under_prefix(path, &self.prefix) || wants_json(accept) {
+            Refusal::Json
+        } else {
+            self.refusal.clone()
+        }
     }
 
     /// An extra origin (`https://app.example`) allowed to call the

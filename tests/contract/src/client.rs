@@ -67,7 +67,15 @@ impl Client {
     /// A browser with an empty jar for the server at `base`.
     pub fn new(base: &str, prefix: &str) -> Self {
         let jar = Arc::new(Jar::default());
+        // An API client: it asks for JSON, so a server whose pages refuse
+        // with redirects (`Refusal::Redirect`) still answers it in JSON.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()

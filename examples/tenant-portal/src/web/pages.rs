@@ -128,7 +128,7 @@ pub async fn outbox(State(app): State<App>, _session: Session) -> Result<Respons
             )
         })
         .collect();
-    if let Some(mailbox) = &app.mailbox {
+    if let Some(mailbox) = app.mail.demo_mailbox() {
         dated.extend(mailbox.all().into_iter().map(|m| {
             (
                 m.at,

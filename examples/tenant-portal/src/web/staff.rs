@@ -188,14 +188,8 @@ pub async fn reset(
         .admin_reset(&uid, &actor)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
-    if let Some(mail) = &app.mailbox {
-        mail.send(
-            &user.email,
-            "Your two-step verification was reset",
-            "Our contact team reset your two-step verification, as you asked. You've been signed out everywhere; next time you log in you'll set it up again. If you didn't ask for this, call us on 0300 012 0120.",
-            engine(&app).now().unix_millis(),
-        );
-    }
+    // The resident is emailed by the notice sink (notify.rs), like every
+    // change to their sign-in settings.
     let msg = format!(
         "Two-step verification reset for {}. They were signed out everywhere and will set it up at their next login.",
         user.name
