@@ -11,63 +11,14 @@
 //! guard answers it with JSON refusals instead of redirects.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use axum_extra::extract::cookie::CookieJar;
+use axum::Router;
 use base64::Engine as _;
-use mfa_axum::{MfaState, PendingMfa, RequireFreshMfa, RequireMfa, login_response, mfa_routes, start_login};
-use mfa_contract_tests::{PASSWORD, Running, ServerUnderTest, Setup, contract_suite};
-use mfa_core::{Audience, Platform, UserId};
+use mfa_axum::mfa_routes;
+use mfa_contract_tests::axum_app::scaffold;
+use mfa_contract_tests::{Running, ServerUnderTest, Setup, contract_suite};
 use mfa_store_sqlx::SqlxStore;
-use serde_json::json;
 use tenant_portal::app::{self, App, EngineParts};
 use tenant_portal::config::Config;
-use tower_sessions::Session;
-
-#[derive(serde::Deserialize)]
-struct LoginForm {
-    user: String,
-    password: String,
-}
-
-fn refused() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "invalid_credentials"})),
-    )
-        .into_response()
-}
-
-async fn login(
-    State(st): State<MfaState<SqlxStore>>,
-    session: Session,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Json(f): Json<LoginForm>,
-) -> Response {
-    if f.password != PASSWORD {
-        return refused();
-    }
-    let Ok(user) = UserId::new(f.user) else {
-        return refused();
-    };
-    let platform = headers
-        .get("x-client-platform")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|p| Platform::new(p).ok())
-        .unwrap_or(Platform::WEB);
-    login_response(start_login(&st, &session, &user, Audience::new(platform), &jar).await)
-}
-
-async fn logout(session: Session) -> Response {
-    match mfa_axum::logout(&session).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
 
 /// The portal in production mode (keys given, nothing seeded) on a fresh
 /// SQLite file, with the suite's clock, outbox, policy and configuration.
@@ -96,22 +47,7 @@ impl ServerUnderTest for Portal {
             pending_pages: vec!["/app/pending"],
         };
         let (portal, _) = app::start(config, parts).await.expect("portal starts");
-        let routes: Router<App> = Router::new()
-            .route("/login", post(login))
-            .route("/logout", post(logout))
-            .route(
-                "/app/account",
-                get(|m: RequireMfa| async move { Json(json!({"user": m.user})) }),
-            )
-            .route(
-                "/app/payments",
-                get(|m: RequireFreshMfa| async move { Json(json!({"user": m.user})) }),
-            )
-            .route(
-                "/app/pending",
-                get(|m: PendingMfa| async move { Json(json!({"user": m.user})) }),
-            )
-            .merge(mfa_routes(portal.mfa.clone()));
+        let routes: Router<App> = scaffold::<SqlxStore, App>().merge(mfa_routes(portal.mfa.clone()));
         let router = portal.serve(routes);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;

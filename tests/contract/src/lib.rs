@@ -49,6 +49,8 @@
 // A test suite: failing loudly is its job.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "axum")]
+pub mod axum_app;
 pub mod client;
 pub mod scenarios;
 
@@ -67,6 +69,15 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Where the test clock starts: 2026-06-01T00:00:00Z.
 pub const START: Timestamp = Timestamp::from_unix_secs(1_780_272_000);
+
+/// The body of the servers' fake `POST /login`.
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    /// The user id.
+    pub user: String,
+    /// The password ([`PASSWORD`] is right).
+    pub password: String,
+}
 
 /// How to build the engine of one server.
 pub struct Setup {

@@ -14,7 +14,7 @@ use serde_json::json;
 
 type St = MfaState<MemoryStore>;
 
-use super::LoginForm;
+use mfa_contract_tests::LoginForm;
 
 async fn login(req: HttpRequest, st: web::Data<St>, f: web::Json<LoginForm>) -> HttpResponse {
     let f = f.into_inner();

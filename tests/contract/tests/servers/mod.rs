@@ -34,15 +34,6 @@ pub fn settings(prefix: &str) -> HttpSettings {
         .allow_while_pending("/app/pending")
 }
 
-/// The fake login's body.
-#[derive(serde::Deserialize)]
-pub struct LoginForm {
-    /// The user id.
-    pub user: String,
-    /// The password ([`mfa_contract_tests::PASSWORD`] is right).
-    pub password: String,
-}
-
 /// The description of a started server: the session cookie is `sid` in
 /// both, the trust cookie the default `__Host-mfa_trust`.
 pub fn running(
