@@ -308,6 +308,22 @@ impl Policy {
         s
     }
 
+    /// The methods `a` may enrol and use: [`settings_for`](Self::settings_for)`(a).methods`
+    /// without copying anything (this is on every verification).
+    ///
+    /// ```
+    /// use mfa_core::{Audience, FactorKind, Platform, Policy};
+    /// let p = Policy::from_toml("[[cohorts]]\nname = \"apps\"\nplatforms = [\"ios\"]\nmethods = [\"totp\"]\n")?;
+    /// assert_eq!(p.methods_for(&Audience::new(Platform::IOS)), [FactorKind::Totp]);
+    /// assert_eq!(p.methods_for(&Audience::new(Platform::WEB)), p.settings_for(&Audience::new(Platform::WEB)).methods);
+    /// # Ok::<(), mfa_core::PolicyError>(())
+    /// ```
+    pub fn methods_for(&self, a: &Audience) -> &[FactorKind] {
+        self.cohort(a)
+            .and_then(|c| c.methods.as_deref())
+            .unwrap_or(&self.defaults.methods)
+    }
+
     /// The name of the cohort that applies (`None`: the defaults).
     pub fn cohort_name(&self, a: &Audience) -> Option<&str> {
         self.cohort(a).map(|c| c.name.as_str())

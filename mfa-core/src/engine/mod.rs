@@ -181,14 +181,26 @@ impl<S: MfaStore> Mfa<S> {
         });
     }
 
-    /// Associated data binding a sealed TOTP seed to its owner and factor.
+    /// Associated data binding a sealed TOTP seed to its owner and factor:
+    /// `totp-seed\0{user}\0{factor}` (built without `format!`: it is on
+    /// every TOTP verification).
     fn seed_context(user: &UserId, factor: &FactorId) -> Vec<u8> {
-        format!("totp-seed\0{user}\0{factor}").into_bytes()
+        Self::context(b"totp-seed", user, factor)
     }
 
-    /// Associated data binding a sealed destination to its owner and factor.
+    /// Associated data binding a sealed destination to its owner and factor:
+    /// `destination\0{user}\0{factor}`.
     fn destination_context(user: &UserId, factor: &FactorId) -> Vec<u8> {
-        format!("destination\0{user}\0{factor}").into_bytes()
+        Self::context(b"destination", user, factor)
+    }
+
+    fn context(label: &[u8], user: &UserId, factor: &FactorId) -> Vec<u8> {
+        let (user, factor) = (user.as_str().as_bytes(), factor.as_str().as_bytes());
+        let mut aad = Vec::with_capacity(label.len() + user.len() + factor.len() + 2);
+        for part in [label, b"\0", user, b"\0", factor] {
+            aad.extend_from_slice(part);
+        }
+        aad
     }
 
     /// True when `assurance` is a second factor verified within

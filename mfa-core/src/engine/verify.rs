@@ -194,14 +194,15 @@ impl<S: MfaStore> Mfa<S> {
         // The cohort's methods are the methods its users may *use*, not only
         // enrol: a method the policy disables for this audience is refused
         // even when the caller names its factor or challenge directly.
-        let allowed = self.policy().settings_for(&attempt.audience).methods;
+        let policy = self.policy();
+        let allowed = policy.methods_for(&attempt.audience);
         let result = match &attempt.target {
             AttemptTarget::Totp(_) if !allowed.contains(&FactorKind::Totp) => {
                 Err(MfaError::MethodNotAllowed(FactorKind::Totp))
             }
             AttemptTarget::Totp(factor) => self.verify_totp(user, factor, &attempt.code, now).await,
             AttemptTarget::Challenge(id) => {
-                self.verify_challenge(user, id, &attempt.code, attempt.purpose, Some(&allowed), now)
+                self.verify_challenge(user, id, &attempt.code, attempt.purpose, Some(allowed), now)
                     .await
             }
             AttemptTarget::RecoveryCode => self.verify_recovery(user, &attempt.code, now).await,
