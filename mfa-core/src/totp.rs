@@ -32,13 +32,48 @@ pub const SECRET_BYTES: usize = 20;
 /// }
 /// ```
 pub fn parse_code(input: &str, digits: u32) -> Result<Zeroizing<String>, MfaError> {
+    parse_code_inline(input, digits).map(|c| Zeroizing::new(c.as_str().to_owned()))
+}
+
+/// A code parsed by [`parse_code`] without a heap copy (the verification
+/// path): ASCII digits on the stack, wiped on drop.
+pub(crate) struct ParsedCode {
+    digits: Zeroizing<[u8; 16]>,
+    len: usize,
+}
+
+impl ParsedCode {
+    /// The digits.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(self.digits.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+/// [`parse_code`] into a [`ParsedCode`]: the same rules, no allocation.
+pub(crate) fn parse_code_inline(input: &str, digits: u32) -> Result<ParsedCode, MfaError> {
+    let malformed = MfaError::MalformedCode { digits };
     // Bound the work before looking at the content.
     if input.len() > 64 {
-        return Err(MfaError::MalformedCode { digits });
+        return Err(malformed);
     }
-    let code: Zeroizing<String> = Zeroizing::new(input.chars().filter(|&c| c != ' ').collect());
-    if code.len() != digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(MfaError::MalformedCode { digits });
+    let mut code = ParsedCode {
+        digits: Zeroizing::new([0u8; 16]),
+        len: 0,
+    };
+    for c in input.chars().filter(|&c| c != ' ') {
+        let slot = code
+            .digits
+            .get_mut(code.len)
+            .ok_or(MfaError::MalformedCode { digits })?;
+        if !c.is_ascii_digit() {
+            return Err(malformed);
+        }
+        *slot = c as u8;
+        code.len += 1;
+    }
+    if code.len != digits as usize {
+        return Err(malformed);
     }
     Ok(code)
 }

@@ -9,7 +9,7 @@ use crate::oob::{CodeSent, MessageContext, code_hash};
 use crate::recovery;
 use crate::secret::SecretString;
 use crate::store::{AttemptOutcome, ChallengeRecord, DeviceRecord, FactorRecord, ReplaceOutcome};
-use crate::totp::{matching_step, parse_code};
+use crate::totp::{matching_step, parse_code_inline};
 use crate::trust::{IssuedTrust, TrustDevice, TrustToken, clean_label};
 
 /// What one check of a code found, before the common bookkeeping.
@@ -284,7 +284,7 @@ impl<S: MfaStore> Mfa<S> {
         input: &SecretString,
         now: Timestamp,
     ) -> Result<Proof, MfaError> {
-        let code = parse_code(input.expose(), self.config.totp.digits)?;
+        let code = parse_code_inline(input.expose(), self.config.totp.digits)?;
         let (gate, record) = self
             .store
             .reserve_and_load_factor(user, factor, now, &self.config.lockout)
@@ -295,8 +295,11 @@ impl<S: MfaStore> Mfa<S> {
             return Err(MfaError::NotFound);
         };
         let sealed = f.secret.as_ref().ok_or(MfaError::SecretUnavailable)?;
-        let seed = self.keys.open(sealed, &Self::seed_context(user, factor))?;
-        let step = matching_step(seed.expose(), &self.config.totp, &code, now)?;
+        let step = self
+            .keys
+            .open_with(sealed, &Self::seed_context(user, factor), |seed| {
+                matching_step(seed, &self.config.totp, code.as_str(), now)
+            })??;
         match step {
             Some(step) if self.store.accept_totp_step(user, factor, step, now).await? => Ok(Proof {
                 method: FactorKind::Totp,
@@ -329,7 +332,7 @@ impl<S: MfaStore> Mfa<S> {
         allowed: Option<&[FactorKind]>,
         now: Timestamp,
     ) -> Result<Proof, MfaError> {
-        let code = parse_code(input.expose(), self.config.code_digits)?;
+        let code = parse_code_inline(input.expose(), self.config.code_digits)?;
         let max = self.config.max_attempts;
         let (gate, outcome) = self
             .store
@@ -355,7 +358,7 @@ impl<S: MfaStore> Mfa<S> {
         }
         // The hash binds challenge, user and purpose: a code issued for any
         // other of them cannot match.
-        let expected = code_hash(&self.keys, id, user, purpose, &code);
+        let expected = code_hash(&self.keys, id, user, purpose, code.as_str());
         if !ct_eq(expected.as_bytes(), challenge.code_hash.as_bytes()) {
             self.failed(user, failures, now);
             return Err(MfaError::InvalidCode {
