@@ -244,6 +244,20 @@ pub struct RequestState {
     pub fresh: bool,
 }
 
+/// The authenticator-app account name when the client names none: the
+/// user id, made acceptable to the otpauth label (no `:`, at most 128
+/// bytes), so that any valid user id can enrol.
+fn default_account_name(user: &UserId) -> String {
+    let mut name = String::new();
+    for c in user.as_str().chars().map(|c| if c == ':' { '.' } else { c }) {
+        if name.len() + c.len_utf8() > 128 {
+            break;
+        }
+        name.push(c);
+    }
+    name
+}
+
 /// A refusal, for the adapter to answer as JSON or as a redirect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refused {
@@ -571,7 +585,7 @@ pub async fn handle<S: MfaStore>(
             Reply::json(200, &CodeSentResponse::from(&sent))
         }
         Call::EnrollTotp(body) => {
-            let account_name = body.account_name.unwrap_or_else(|| user.to_string());
+            let account_name = body.account_name.unwrap_or_else(|| default_account_name(&user));
             let request = EnrollRequest::Totp {
                 label: body.label,
                 account_name,
@@ -792,5 +806,27 @@ async fn begin_enrollment<S: MfaStore>(
             },
         ),
         Enrollment::OutOfBand(sent) => Reply::json(201, &CodeSentResponse::from(sent)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_valid_user_id_gives_an_acceptable_account_name() {
+        let long = "é".repeat(127);
+        for id in ["alice", "tenant:42", "urn:x:y", long.as_str()] {
+            let user = UserId::new(id).unwrap_or_else(|e| unreachable!("{e}"));
+            let name = default_account_name(&user);
+            assert!(
+                !name.is_empty() && name.len() <= 128 && !name.contains(':'),
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            default_account_name(&UserId::new("tenant:42").unwrap_or_else(|e| unreachable!("{e}"))),
+            "tenant.42"
+        );
     }
 }
