@@ -38,16 +38,31 @@ impl SessionStore {
                     .with_table_name(TABLE)
                     .map_err(bad_name)?,
             ),
-            SqlxStore::Postgres(s) => SessionStore::Postgres(
-                PostgresStore::new(s.pool().clone())
-                    .with_table_name(TABLE)
-                    .map_err(bad_name)?,
-            ),
-            SqlxStore::MySql(s) => SessionStore::MySql(
-                MySqlStore::new(s.pool().clone())
-                    .with_table_name(TABLE)
-                    .map_err(bad_name)?,
-            ),
+            // In the schema / database the URL names, beside the portal's
+            // tables (the store's default would create a `tower_sessions`
+            // schema or database, which needs more privileges).
+            SqlxStore::Postgres(s) => {
+                let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                    .fetch_one(s.pool())
+                    .await?;
+                SessionStore::Postgres(
+                    PostgresStore::new(s.pool().clone())
+                        .with_schema_name(schema)
+                        .and_then(|p| p.with_table_name(TABLE))
+                        .map_err(bad_name)?,
+                )
+            }
+            SqlxStore::MySql(s) => {
+                let database: String = sqlx::query_scalar("SELECT DATABASE()")
+                    .fetch_one(s.pool())
+                    .await?;
+                SessionStore::MySql(
+                    MySqlStore::new(s.pool().clone())
+                        .with_schema_name(database)
+                        .and_then(|m| m.with_table_name(TABLE))
+                        .map_err(bad_name)?,
+                )
+            }
             _ => {
                 return Err(sqlx::Error::Configuration(
                     "no session store for this database".into(),
