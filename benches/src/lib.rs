@@ -4,6 +4,8 @@
 //!   next to a baseline measured in the same run (see `docs/PERFORMANCE.md`).
 //! - `cargo run --release -p mfa-benches --example ct_eq`: the dudect
 //!   constant-time test of `mfa_core::crypto::ct_eq`.
+//! - `cargo run --release -p mfa-benches --example totp_loop`: a plain loop
+//!   of TOTP verifications to run under a profiler.
 //!
 //! The library part holds only what the benches share.
 
