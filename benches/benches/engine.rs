@@ -73,11 +73,7 @@ impl Env {
     /// back-off arithmetic is the same either way).
     fn new() -> Self {
         let config = MfaConfig::builder("Bench")
-            .lockout(LockoutRules {
-                free_failures: 98,
-                hard_stop: 100,
-                ..LockoutRules::default()
-            })
+            .lockout(mfa_benches::late_lockout())
             .resend_cooldown(Duration::ZERO)
             .sends(SendRules {
                 window: Duration::from_secs(1),

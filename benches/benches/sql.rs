@@ -58,11 +58,7 @@ struct Bed<S: MfaStore> {
 
 fn engine<S: MfaStore>(store: S, clock: Arc<ManualClock>) -> Mfa<S> {
     let config = MfaConfig::builder("Bench")
-        .lockout(LockoutRules {
-            free_failures: 98,
-            hard_stop: 100,
-            ..LockoutRules::default()
-        })
+        .lockout(mfa_benches::late_lockout())
         .build()
         .unwrap();
     Mfa::builder(store, Keys::new(&[7; 32], 1, &[9; 32]).unwrap(), config)

@@ -31,11 +31,7 @@ fn main() {
     let totp_rs_only = std::env::args().nth(2).as_deref() == Some("rs");
     // As in the criterion benches: 98 free failures, cleared every 64.
     let config = MfaConfig::builder("Bench")
-        .lockout(LockoutRules {
-            free_failures: 98,
-            hard_stop: 100,
-            ..LockoutRules::default()
-        })
+        .lockout(mfa_benches::late_lockout())
         .build()
         .unwrap();
     let start = 1_700_000_010u64;

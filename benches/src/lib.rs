@@ -10,6 +10,8 @@
 //! The library part holds only what the benches share.
 
 use std::future::Future;
+
+use mfa_core::LockoutRules;
 use std::task::{Context, Poll, Waker};
 
 /// Drives a future that does not wait on I/O (the engine on `MemoryStore`)
@@ -25,5 +27,22 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             return v;
         }
         std::thread::yield_now();
+    }
+}
+
+/// The lock-out every bench runs with: the back-off as late as the
+/// configuration allows (98 free failures, hard stop at 100, the NIST
+/// ceiling the builder enforces). Wrong-code benches clear the count,
+/// untimed, well before it; the back-off arithmetic runs either way.
+///
+/// ```
+/// let rules = mfa_benches::late_lockout();
+/// assert!(mfa_core::MfaConfig::builder("Bench").lockout(rules).build().is_ok());
+/// ```
+pub fn late_lockout() -> LockoutRules {
+    LockoutRules {
+        free_failures: 98,
+        hard_stop: 100,
+        ..LockoutRules::default()
     }
 }

@@ -36,8 +36,8 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use mfa_benches::block_on;
 use mfa_core::{
-    Assurance, Audience, Caller, EnrollRequest, Enrollment, Keys, LockoutRules, MemoryStore, Mfa, MfaConfig,
-    MfaStore, Platform, Policy, Timestamp, UserId,
+    Assurance, Audience, Caller, EnrollRequest, Enrollment, Keys, MemoryStore, Mfa, MfaConfig, MfaStore,
+    Platform, Policy, Timestamp, UserId,
 };
 use serde_json::json;
 use sha1::Sha1;
@@ -72,11 +72,7 @@ fn user_name(i: usize) -> String {
 /// late as the builder allows (see the crate docs).
 fn engine() -> Engine {
     let config = MfaConfig::builder("Bench")
-        .lockout(LockoutRules {
-            free_failures: 98,
-            hard_stop: 100,
-            ..LockoutRules::default()
-        })
+        .lockout(mfa_benches::late_lockout())
         .build()
         .expect("config");
     let keys = Keys::generate_ephemeral().expect("keys");

@@ -3,14 +3,16 @@
 //! the MFA routes. Used by mfa-axum's server under test and by the tenant
 //! portal's.
 //!
-//! ```no_run
+//! ```
 //! use mfa_axum::{MfaSettings, MfaState, mfa_routes};
-//! use mfa_core::MemoryStore;
-//! # fn engine() -> std::sync::Arc<mfa_core::Mfa<MemoryStore>> { unimplemented!() }
-//! let state = MfaState::from_arc(engine(), MfaSettings::default());
+//! use mfa_core::{Keys, MemoryStore, Mfa, MfaConfig};
+//! let engine = Mfa::builder(MemoryStore::new(), Keys::generate_ephemeral()?, MfaConfig::builder("Example").build()?)
+//!     .build();
+//! let state = MfaState::new(engine, MfaSettings::default());
 //! let app: mfa_axum::axum::Router = mfa_contract_tests::axum_app::scaffold::<MemoryStore, _>()
 //!     .merge(mfa_routes(state.clone()))
 //!     .with_state(state);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use axum::Router;
