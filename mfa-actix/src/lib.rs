@@ -52,9 +52,9 @@ mod session;
 mod state;
 
 pub use http::error_response;
-pub use login::{complete_verification, login_response, logout, start_login};
+pub use login::{login_response, logout, password_changed, run, start_login};
 pub use mfa_core::http as contract;
-pub use mfa_core::http::{DEV_TRUST_COOKIE, LoginOutcome, Refusal, SessionError, openapi};
+pub use mfa_core::http::{DEV_TRUST_COOKIE, Refusal, SessionError, openapi};
 pub use middleware::{MfaGuard, MfaMiddleware, MfaRejection, PendingMfa, RequireFreshMfa, RequireMfa};
 pub use routes::mfa_scope;
 pub use session::{ActixSessions, MemorySessionStore, MfaSession, SessionSource};

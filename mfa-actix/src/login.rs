@@ -2,10 +2,12 @@
 //! logout, and recording a second factor verified from its own pages.
 
 use actix_web::cookie::Cookie;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 
-use mfa_core::http::{ApiError, LoginOutcome, SessionChange, SessionRecord};
-use mfa_core::{Audience, MfaStore, UserId, Verified};
+use mfa_core::http::{ApiError, Call, Reply, RequestState, SessionChange};
+use mfa_core::{Audience, LoginStep, MfaStore, UserId};
+
+use crate::middleware::Checked;
 
 use crate::http::{error_response, reply_response};
 use crate::session::{MfaSession, apply};
@@ -47,20 +49,19 @@ pub async fn start_login<S: MfaStore>(
     req: &HttpRequest,
     user: &UserId,
     audience: Audience,
-) -> Result<LoginOutcome, ApiError> {
+) -> Result<LoginStep, ApiError> {
     let session = session_of(state, req)?;
     let cookie = req.cookie(state.settings().trust_cookie_name());
     let token = cookie.as_ref().map(|c| c.value());
-    let (outcome, change) = mfa_core::http::begin_login(state.mfa(), user, audience, token).await?;
+    let (step, change) = mfa_core::http::begin_login(state.mfa(), user, audience, token).await?;
     apply(Some(&*session), change)?;
-    Ok(outcome)
+    Ok(step)
 }
 
 /// The HTTP answer of a login: `200` with the body of `GET
 /// {prefix}/status`, `423 locked`, or the error.
-pub fn login_response(outcome: Result<LoginOutcome, ApiError>) -> HttpResponse {
-    outcome
-        .and_then(LoginOutcome::reply)
+pub fn login_response(step: Result<LoginStep, ApiError>) -> HttpResponse {
+    step.and_then(|s| mfa_core::http::login_reply(&s))
         .map_or_else(error_response, reply_response)
 }
 
@@ -69,20 +70,42 @@ pub fn logout<S>(state: &MfaState<S>, req: &HttpRequest) -> Result<(), ApiError>
     apply(Some(&*session_of(state, req)?), SessionChange::End)
 }
 
-/// Records a second factor the engine just verified for a pending session,
-/// for applications that verify from their own pages: the session gets a
-/// new id and becomes complete with the engine's assurance. Answers the
-/// trust cookie to add to the response when
-/// [`Mfa::verify`](mfa_core::Mfa::verify) issued a token.
-pub fn complete_verification<S: MfaStore>(
+/// What the middleware found for this request (`500` without it).
+fn request_state(req: &HttpRequest) -> Result<RequestState, ApiError> {
+    req.extensions()
+        .get::<Checked>()
+        .map(|c| c.state.clone())
+        .ok_or_else(|| {
+            tracing::error!("mfa: no MFA middleware on this route (MfaState::middleware)");
+            ApiError::internal()
+        })
+}
+
+/// Runs a contract [`Call`] from the application's own pages (an HTML form)
+/// through exactly the path the JSON routes take
+/// ([`mfa_core::http::handle`]) and applies the session change: the
+/// application never builds or edits session state. Answers the reply
+/// and the trust cookie to add to the response, if one was issued.
+pub async fn run<S: MfaStore>(
     state: &MfaState<S>,
     req: &HttpRequest,
-    record: SessionRecord,
-    verified: &Verified,
-) -> Result<Option<Cookie<'static>>, ApiError> {
+    call: Call,
+) -> Result<(Reply, Option<Cookie<'static>>), ApiError> {
+    let checked = request_state(req)?;
     let session = session_of(state, req)?;
-    let (change, set_cookie) =
-        mfa_core::http::verified_session(state.mfa(), state.settings().trust_cookie(), record, verified);
-    apply(Some(&*session), change)?;
-    Ok(set_cookie.and_then(|c| Cookie::parse(c).ok()))
+    let reply = mfa_core::http::handle(state.mfa(), state.settings().trust_cookie(), checked, call).await?;
+    apply(Some(&*session), reply.session.clone())?;
+    let cookie = reply.set_cookie.clone().and_then(|c| Cookie::parse(c).ok());
+    Ok((reply, cookie))
+}
+
+/// The logged-in user changed their password (the application checked the
+/// current one and a fresh factor): every other session of the user ends,
+/// every trusted device is revoked, this session goes on
+/// ([`mfa_core::http::password_changed`]).
+pub async fn password_changed<S: MfaStore>(state: &MfaState<S>, req: &HttpRequest) -> Result<(), ApiError> {
+    let checked = request_state(req)?;
+    let session = session_of(state, req)?;
+    let change = mfa_core::http::password_changed(state.mfa(), &checked).await?;
+    apply(Some(&*session), change)
 }

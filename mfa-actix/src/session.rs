@@ -15,7 +15,7 @@ use actix_session::{Session, SessionExt};
 use actix_web::HttpRequest;
 use actix_web::cookie::time::Duration;
 
-use mfa_core::http::{ApiError, SESSION_KEY, SessionChange, SessionError, SessionRecord};
+use mfa_core::http::{ApiError, SESSION_KEY, SessionChange, SessionError, SessionToken};
 
 /// What the adapter needs from one request's session. Calls are
 /// synchronous: actix session systems keep the state in the request and
@@ -23,22 +23,23 @@ use mfa_core::http::{ApiError, SESSION_KEY, SessionChange, SessionError, Session
 ///
 /// ```
 /// use mfa_actix::{MfaSession, SessionError};
-/// use mfa_core::http::SessionRecord;
+/// use mfa_core::http::SessionToken;
 /// use std::cell::RefCell;
-/// /// A toy session (tests): one record in memory.
-/// struct Toy(RefCell<Option<SessionRecord>>);
+/// /// A toy session (tests): one sealed record in memory.
+/// struct Toy(RefCell<Option<SessionToken>>);
 /// impl MfaSession for Toy {
-///     fn load(&self) -> Result<Option<SessionRecord>, SessionError> { Ok(self.0.borrow().clone()) }
-///     fn save(&self, r: &SessionRecord) -> Result<(), SessionError> { *self.0.borrow_mut() = Some(r.clone()); Ok(()) }
+///     fn load(&self) -> Result<Option<SessionToken>, SessionError> { Ok(self.0.borrow().clone()) }
+///     fn save(&self, r: &SessionToken) -> Result<(), SessionError> { *self.0.borrow_mut() = Some(r.clone()); Ok(()) }
 ///     fn renew(&self) -> Result<(), SessionError> { Ok(()) }
 ///     fn end(&self) -> Result<(), SessionError> { *self.0.borrow_mut() = None; Ok(()) }
 /// }
 /// ```
 pub trait MfaSession {
-    /// The MFA record of this session, if any.
-    fn load(&self) -> Result<Option<SessionRecord>, SessionError>;
-    /// Stores the record (persisted by the end of the request).
-    fn save(&self, record: &SessionRecord) -> Result<(), SessionError>;
+    /// The sealed MFA record of this session, if any (the engine
+    /// authenticates it).
+    fn load(&self) -> Result<Option<SessionToken>, SessionError>;
+    /// Stores the sealed record (persisted by the end of the request).
+    fn save(&self, record: &SessionToken) -> Result<(), SessionError>;
     /// Gives the session a new id, keeping its data, and invalidates the
     /// old id (against session fixation).
     fn renew(&self) -> Result<(), SessionError>;
@@ -67,8 +68,8 @@ impl SessionSource for ActixSessions {
 impl MfaSession for Session {
     /// An undecodable record (e.g. written by an incompatible version) is
     /// dropped and the session treated as anonymous.
-    fn load(&self) -> Result<Option<SessionRecord>, SessionError> {
-        match self.get::<SessionRecord>(SESSION_KEY) {
+    fn load(&self) -> Result<Option<SessionToken>, SessionError> {
+        match self.get::<SessionToken>(SESSION_KEY) {
             Ok(record) => Ok(record),
             Err(e) => {
                 tracing::warn!(error = %e, "mfa: dropping an undecodable session record");
@@ -78,7 +79,7 @@ impl MfaSession for Session {
         }
     }
 
-    fn save(&self, record: &SessionRecord) -> Result<(), SessionError> {
+    fn save(&self, record: &SessionToken) -> Result<(), SessionError> {
         self.insert(SESSION_KEY, record)
             .map_err(|e| SessionError(Box::new(e)))
     }

@@ -10,11 +10,12 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use mfa_core::http::{Admission, Refused, RequestState, SessionChange, admit};
-use mfa_core::{Assurance, MfaStore, UserId};
+use axum_extra::extract::cookie::CookieJar;
+use mfa_core::http::{Admission, Call, CompleteLogin, Refused, Reply, RequestState, SessionChange, admit};
+use mfa_core::{Assurance, Audience, Caller, CompletedBy, MfaStore, UserId};
 
-use crate::contract::{ApiError, CompletedVia, PendingStep};
-use crate::http::error_response;
+use crate::contract::{ApiError, PendingStep};
+use crate::http::{add_cookie, error_response};
 use crate::session::{MfaSession, apply};
 use crate::state::{MfaState, Refusal};
 
@@ -60,7 +61,7 @@ pub async fn guard<S: MfaStore>(State(state): State<MfaState<S>>, mut req: Reque
     let refusal = settings.http.refusal_for(path, accept);
     let pending_allowed = settings.http.pending_allowed(path);
     let session = settings.sessions.session(req.extensions());
-    let record = match &session {
+    let token = match &session {
         Some(session) => match session.load().await {
             Ok(r) => r,
             Err(e) => {
@@ -75,7 +76,7 @@ pub async fn guard<S: MfaStore>(State(state): State<MfaState<S>>, mut req: Reque
             None
         }
     };
-    let checked_state = match admit(&state.mfa, record, pending_allowed).await {
+    let checked_state = match admit(&state.mfa, token, pending_allowed).await {
         Admission::Proceed(s) => s,
         Admission::Refuse { refused, end_session } => {
             if end_session
@@ -185,22 +186,42 @@ pub struct RequireMfa {
     /// How strongly the session is authenticated.
     pub assurance: Assurance,
     /// Why the login completed.
-    pub completed_by: CompletedVia,
+    pub completed_by: CompletedBy,
     /// Whether the session is freshly verified ([`Mfa::is_fresh`](mfa_core::Mfa::is_fresh)).
     pub fresh: bool,
+    login: CompleteLogin,
+}
+
+impl RequireMfa {
+    /// The caller this login is, for engine calls that check assurance
+    /// (enrolment, removing a factor, recovery codes).
+    pub fn caller(&self) -> Caller {
+        self.login.caller()
+    }
+
+    /// The platform and groups of the login.
+    pub fn audience(&self) -> &Audience {
+        &self.login.audience
+    }
+}
+
+impl From<CompleteLogin> for RequireMfa {
+    fn from(login: CompleteLogin) -> Self {
+        RequireMfa {
+            user: login.user.clone(),
+            assurance: login.assurance,
+            completed_by: login.completed_by,
+            fresh: login.fresh,
+            login,
+        }
+    }
 }
 
 impl<St: Send + Sync> FromRequestParts<St> for RequireMfa {
     type Rejection = MfaRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, MfaRejection> {
-        let login = check(parts, RequestState::complete)?;
-        Ok(RequireMfa {
-            user: login.user,
-            assurance: login.assurance,
-            completed_by: login.completed_by,
-            fresh: login.fresh,
-        })
+        Ok(RequireMfa::from(check(parts, RequestState::complete)?))
     }
 }
 
@@ -223,6 +244,15 @@ pub struct RequireFreshMfa {
     pub user: UserId,
     /// The fresh assurance.
     pub assurance: Assurance,
+    login: CompleteLogin,
+}
+
+impl RequireFreshMfa {
+    /// The caller this login is: fresh enough for the engine's step-up
+    /// checks.
+    pub fn caller(&self) -> Caller {
+        self.login.caller()
+    }
 }
 
 impl<St: Send + Sync> FromRequestParts<St> for RequireFreshMfa {
@@ -231,8 +261,9 @@ impl<St: Send + Sync> FromRequestParts<St> for RequireFreshMfa {
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, MfaRejection> {
         let login = check(parts, RequestState::fresh_complete)?;
         Ok(RequireFreshMfa {
-            user: login.user,
+            user: login.user.clone(),
             assurance: login.assurance,
+            login,
         })
     }
 }
@@ -263,5 +294,95 @@ impl<St: Send + Sync> FromRequestParts<St> for PendingMfa {
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, MfaRejection> {
         let (user, step) = check(parts, RequestState::pending)?;
         Ok(PendingMfa { user, step })
+    }
+}
+
+/// The request's MFA context, for applications that drive the MFA flows
+/// from their own pages (HTML forms) instead of the JSON routes: it runs a
+/// contract [`Call`] through exactly the path the JSON routes take
+/// ([`mfa_core::http::handle`]) and applies the session change, so the
+/// application never builds or edits session state. Needs the layer.
+///
+/// ```
+/// use axum::response::{IntoResponse, Response};
+/// use axum_extra::extract::cookie::CookieJar;
+/// use mfa_axum::{MfaRequest, MfaState};
+/// use mfa_axum::contract::{Call, CodeTarget, VerifyRequest};
+/// use mfa_core::MemoryStore;
+/// async fn code_form(mfa: MfaRequest, axum::extract::State(st): axum::extract::State<MfaState<MemoryStore>>,
+///                    jar: CookieJar) -> Response {
+///     let body = VerifyRequest { target: CodeTarget::RecoveryCode {}, code: "abcd-efgh".into(),
+///                                trust_device: false, device_label: None };
+///     match mfa.run(&st, Call::Verify(body, None), jar).await {
+///         Ok((_reply, jar)) => (jar, "welcome").into_response(),
+///         Err(e) => mfa_axum::error_response(e),
+///     }
+/// }
+/// ```
+#[derive(Clone)]
+pub struct MfaRequest {
+    checked: Checked,
+}
+
+impl std::fmt::Debug for MfaRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaRequest")
+            .field("state", &self.checked.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<St: Send + Sync> FromRequestParts<St> for MfaRequest {
+    type Rejection = MfaRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, MfaRejection> {
+        Ok(MfaRequest {
+            checked: checked(parts)?.clone(),
+        })
+    }
+}
+
+impl MfaRequest {
+    /// What the layer found (the authenticated session record, freshness).
+    pub fn state(&self) -> &RequestState {
+        &self.checked.state
+    }
+
+    async fn apply(&self, change: SessionChange) -> Result<(), ApiError> {
+        match &self.checked.session {
+            Some(session) => apply(&**session, change).await,
+            None if change == SessionChange::Keep => Ok(()),
+            None => Err(ApiError::internal()),
+        }
+    }
+
+    /// Runs `call` as the JSON route would, applies the session change and
+    /// adds the trust cookie (if one was issued) to `jar`.
+    pub async fn run<S: MfaStore>(
+        &self,
+        state: &MfaState<S>,
+        call: Call,
+        jar: CookieJar,
+    ) -> Result<(Reply, CookieJar), ApiError> {
+        let cookie = state.settings.http.trust_cookie();
+        let reply = mfa_core::http::handle(&state.mfa, cookie, self.checked.state.clone(), call).await?;
+        self.apply(reply.session.clone()).await?;
+        let jar = add_cookie(jar, reply.set_cookie.clone());
+        Ok((reply, jar))
+    }
+
+    /// The logged-in user changed their password (the application checked
+    /// the current one and a fresh factor): see
+    /// [`mfa_core::http::password_changed`]. Every other session of the
+    /// user ends and every trusted device is revoked; this one goes on.
+    pub async fn password_changed<S: MfaStore>(&self, state: &MfaState<S>) -> Result<(), ApiError> {
+        let change = mfa_core::http::password_changed(&state.mfa, &self.checked.state).await?;
+        self.apply(change).await
+    }
+
+    /// The user skips the grace period's offer to enrol.
+    pub async fn decline_enroll_offer<S: MfaStore>(&self, state: &MfaState<S>) -> Result<(), ApiError> {
+        self.apply(mfa_core::http::decline_enroll_offer(&state.mfa, &self.checked.state))
+            .await
     }
 }

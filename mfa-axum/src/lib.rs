@@ -43,9 +43,9 @@ mod session;
 mod state;
 
 pub use http::error_response;
-pub use layer::{MfaRejection, PendingMfa, RequireFreshMfa, RequireMfa, guard};
-pub use login::{complete_verification, login_response, logout, start_login};
-pub use mfa_core::http::{LoginOutcome, openapi};
+pub use layer::{MfaRejection, MfaRequest, PendingMfa, RequireFreshMfa, RequireMfa, guard};
+pub use login::{login_response, logout, start_login};
+pub use mfa_core::http::openapi;
 pub use routes::mfa_routes;
 pub use session::{MfaSession, SessionError, SessionSource, TowerSessions};
 pub use state::{DEV_TRUST_COOKIE, MfaSettings, MfaState, Refusal};

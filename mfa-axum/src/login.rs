@@ -4,10 +4,10 @@
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 
-use mfa_core::{Audience, MfaStore, UserId};
+use mfa_core::{Audience, LoginStep, MfaStore, UserId};
 
-use crate::contract::{ApiError, LoginOutcome, SessionRecord};
-use crate::http::{add_cookie, error_response, reply_response};
+use crate::contract::ApiError;
+use crate::http::{error_response, reply_response};
 use crate::session::{MfaSession, apply};
 use crate::state::MfaState;
 
@@ -51,17 +51,17 @@ pub async fn start_login<S: MfaStore>(
     user: &UserId,
     audience: Audience,
     cookies: &CookieJar,
-) -> Result<LoginOutcome, ApiError> {
+) -> Result<LoginStep, ApiError> {
     let token = cookies.get(state.settings.trust_cookie_name()).map(|c| c.value());
-    let (outcome, change) = mfa_core::http::begin_login(&state.mfa, user, audience, token).await?;
+    let (step, change) = mfa_core::http::begin_login(&state.mfa, user, audience, token).await?;
     apply(session, change).await?;
-    Ok(outcome)
+    Ok(step)
 }
 
 /// The HTTP answer of a login: `200` with the body of `GET
 /// {prefix}/status`, `423 locked`, or the error.
-pub fn login_response(outcome: Result<LoginOutcome, ApiError>) -> Response {
-    match outcome.and_then(LoginOutcome::reply) {
+pub fn login_response(step: Result<LoginStep, ApiError>) -> Response {
+    match step.and_then(|s| mfa_core::http::login_reply(&s)) {
         Ok(reply) => reply_response(reply),
         Err(e) => error_response(e),
     }
@@ -70,33 +70,4 @@ pub fn login_response(outcome: Result<LoginOutcome, ApiError>) -> Response {
 /// Ends the session (the application's logout).
 pub async fn logout(session: &dyn MfaSession) -> Result<(), ApiError> {
     apply(session, mfa_core::http::SessionChange::End).await
-}
-
-/// Records a second factor the engine just verified for a pending session,
-/// for applications that verify from their own pages (an HTML form) rather
-/// than the JSON routes: the session gets a new id and becomes complete
-/// with the engine's assurance, and the trust cookie is set when
-/// [`Mfa::verify`](mfa_core::Mfa::verify) issued a token.
-///
-/// ```no_run
-/// # async fn page(state: mfa_axum::MfaState<mfa_core::MemoryStore>, session: tower_sessions::Session,
-/// #     jar: axum_extra::extract::cookie::CookieJar, record: mfa_axum::contract::SessionRecord,
-/// #     attempt: mfa_core::Attempt) -> Result<(), Box<dyn std::error::Error>> {
-/// let verified = state.mfa().verify(&record.user, &attempt).await?;
-/// let jar = mfa_axum::complete_verification(&state, &session, record, &verified, jar)
-///     .await
-///     .map_err(|e| format!("{e:?}"))?;
-/// # let _ = jar; Ok(()) }
-/// ```
-pub async fn complete_verification<S: MfaStore>(
-    state: &MfaState<S>,
-    session: &dyn MfaSession,
-    record: SessionRecord,
-    verified: &mfa_core::Verified,
-    jar: CookieJar,
-) -> Result<CookieJar, ApiError> {
-    let cookie = state.settings.http.trust_cookie();
-    let (change, set_cookie) = mfa_core::http::verified_session(&state.mfa, cookie, record, verified);
-    apply(session, change).await?;
-    Ok(add_cookie(jar, set_cookie))
 }

@@ -9,31 +9,33 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::http::Extensions;
 
-use crate::contract::{SESSION_KEY, SessionRecord};
+use crate::contract::{SESSION_KEY, SessionToken};
 
 pub use mfa_core::http::SessionError;
 
 /// What the adapter needs from one request's session.
 ///
 /// ```
-/// use mfa_axum::{MfaSession, SessionError, contract::SessionRecord};
+/// use mfa_axum::{MfaSession, SessionError, contract::SessionToken};
 /// use std::sync::Mutex;
-/// /// A toy session (tests): one record in memory.
-/// struct Toy(Mutex<Option<SessionRecord>>);
+/// /// A toy session (tests): one sealed record in memory.
+/// struct Toy(Mutex<Option<SessionToken>>);
 /// #[async_trait::async_trait]
 /// impl MfaSession for Toy {
-///     async fn load(&self) -> Result<Option<SessionRecord>, SessionError> { Ok(self.0.lock().unwrap().clone()) }
-///     async fn save(&self, r: &SessionRecord) -> Result<(), SessionError> { *self.0.lock().unwrap() = Some(r.clone()); Ok(()) }
+///     async fn load(&self) -> Result<Option<SessionToken>, SessionError> { Ok(self.0.lock().unwrap().clone()) }
+///     async fn save(&self, r: &SessionToken) -> Result<(), SessionError> { *self.0.lock().unwrap() = Some(r.clone()); Ok(()) }
 ///     async fn cycle_id(&self) -> Result<(), SessionError> { Ok(()) }
 ///     async fn end(&self) -> Result<(), SessionError> { *self.0.lock().unwrap() = None; Ok(()) }
 /// }
 /// ```
 #[async_trait]
 pub trait MfaSession: Send + Sync {
-    /// The MFA record of this session, if any.
-    async fn load(&self) -> Result<Option<SessionRecord>, SessionError>;
-    /// Stores the record (it must be persisted by the end of the request).
-    async fn save(&self, record: &SessionRecord) -> Result<(), SessionError>;
+    /// The sealed MFA record of this session, if any (the engine
+    /// authenticates it: a store needs no integrity of its own).
+    async fn load(&self) -> Result<Option<SessionToken>, SessionError>;
+    /// Stores the sealed record (it must be persisted by the end of the
+    /// request).
+    async fn save(&self, record: &SessionToken) -> Result<(), SessionError>;
     /// Gives the session a new id, keeping its data, and invalidates the
     /// old id (against session fixation). Called after the password and
     /// after the second factor.
@@ -73,7 +75,7 @@ impl MfaSession for tower_sessions::Session {
     /// An undecodable record (e.g. written by an incompatible version) is
     /// dropped and the session treated as anonymous, rather than failing
     /// every request of that session.
-    async fn load(&self) -> Result<Option<SessionRecord>, SessionError> {
+    async fn load(&self) -> Result<Option<SessionToken>, SessionError> {
         let Some(value) = self.get_value(SESSION_KEY).await.map_err(backend)? else {
             return Ok(None);
         };
@@ -87,7 +89,7 @@ impl MfaSession for tower_sessions::Session {
         }
     }
 
-    async fn save(&self, record: &SessionRecord) -> Result<(), SessionError> {
+    async fn save(&self, record: &SessionToken) -> Result<(), SessionError> {
         self.insert(SESSION_KEY, record).await.map_err(backend)
     }
 
@@ -108,8 +110,8 @@ pub(crate) async fn apply(
     use mfa_core::http::SessionChange;
     let done = match change {
         SessionChange::Keep => Ok(()),
-        SessionChange::Renew(record) => match session.cycle_id().await {
-            Ok(()) => session.save(&record).await,
+        SessionChange::Renew(token) => match session.cycle_id().await {
+            Ok(()) => session.save(&token).await,
             Err(e) => Err(e),
         },
         SessionChange::End => session.end().await,

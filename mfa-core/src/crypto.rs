@@ -105,6 +105,7 @@ pub(crate) enum HashDomain {
     TrustToken,
     RecoveryFingerprint,
     Destination,
+    Session,
 }
 
 impl HashDomain {
@@ -114,6 +115,7 @@ impl HashDomain {
             HashDomain::TrustToken => b"mfa/trust-token/v1",
             HashDomain::RecoveryFingerprint => b"mfa/recovery-fingerprint/v1",
             HashDomain::Destination => b"mfa/destination/v1",
+            HashDomain::Session => b"mfa/session-record/v1",
         }
     }
 }

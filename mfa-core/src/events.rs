@@ -10,13 +10,14 @@ use crate::clock::Timestamp;
 use crate::factor::{FactorKind, Purpose};
 use crate::ids::{DeviceId, FactorId, UserId};
 
-/// One security event about one user.
+/// One security event: about one user, or (`user: None`) about the whole
+/// system (a policy change, a key rotation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecurityEvent {
     /// When it happened.
     pub at: Timestamp,
-    /// Whose account.
-    pub user: UserId,
+    /// Whose account (`None` for a system-wide event).
+    pub user: Option<UserId>,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -117,8 +118,23 @@ pub enum EventKind {
         /// How many.
         count: u32,
     },
-    /// The password changed: trusted devices revoked.
+    /// The password changed or was reset: trusted devices revoked and
+    /// every session of the user ended.
     PasswordChanged,
+    /// Every session of the user issued until now was ended.
+    SessionsRevoked,
+    /// The rollout policy was replaced (system-wide).
+    PolicyChanged {
+        /// How many cohorts the new policy has.
+        cohorts: usize,
+    },
+    /// Stored secrets were re-sealed with the current key (system-wide).
+    SecretsRotated {
+        /// Factors re-sealed.
+        resealed: u64,
+        /// Factors whose secret could not be opened.
+        unreadable: u64,
+    },
     /// An administrator reset the user's MFA.
     AdminReset {
         /// Who did it.
@@ -153,6 +169,9 @@ impl EventKind {
             EventKind::LockedOut { .. } => "locked_out",
             EventKind::TrustedDeviceAdded { .. } => "trusted_device_added",
             EventKind::TrustedDeviceUsed { .. } => "trusted_device_used",
+            EventKind::SessionsRevoked => "sessions_revoked",
+            EventKind::PolicyChanged { .. } => "policy_changed",
+            EventKind::SecretsRotated { .. } => "secrets_rotated",
             EventKind::TrustedDeviceRevoked { .. } => "trusted_device_revoked",
             EventKind::RecoveryCodeUsed { .. } => "recovery_code_used",
             EventKind::RecoveryCodesGenerated { .. } => "recovery_codes_generated",
@@ -206,6 +225,7 @@ impl std::fmt::Display for JsonFields<'_> {
 impl EventSink for TracingSink {
     fn record(&self, e: &SecurityEvent) {
         let fields = JsonFields(&e.kind);
+        let user = e.user.as_ref().map_or("-", UserId::as_str);
         match e.kind {
             EventKind::VerifyFailed { .. }
             | EventKind::ReplayRefused { .. }
@@ -213,7 +233,7 @@ impl EventSink for TracingSink {
             | EventKind::SendRefused { .. } => tracing::warn!(
                 target: "mfa::audit",
                 event = e.kind.name(),
-                user = %e.user,
+                user = user,
                 at = %e.at,
                 fields = %fields,
                 "security event"
@@ -221,7 +241,7 @@ impl EventSink for TracingSink {
             _ => tracing::info!(
                 target: "mfa::audit",
                 event = e.kind.name(),
-                user = %e.user,
+                user = user,
                 at = %e.at,
                 fields = %fields,
                 "security event"

@@ -41,4 +41,4 @@ pub use recovery::RecoveryCodes;
 pub use secret::{SecretBytes, SecretString};
 pub use store::{MemoryStore, MfaStore};
 pub use totp::TotpEnrollment;
-pub use trust::{IssuedTrust, TRUST_COOKIE, TrustDevice, TrustToken, TrustedDevice};
+pub use trust::{IssuedTrust, TRUST_COOKIE, TrustToken, TrustedDevice};

@@ -96,19 +96,6 @@ impl From<&DeviceRecord> for TrustedDevice {
     }
 }
 
-/// Whether to trust the device after a successful login.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum TrustDevice {
-    /// Ask again next time.
-    #[default]
-    No,
-    /// Skip the second factor on this device until the trust expires.
-    Yes {
-        /// A label for the device list ("Chrome on Windows").
-        label: String,
-    },
-}
-
 /// A device label: at most 80 characters, control characters dropped;
 /// "Unnamed device" if empty.
 pub(crate) fn clean_label(label: &str) -> String {

@@ -153,15 +153,20 @@ impl<S: MfaStore> Mfa<S> {
         // factor then. If one was confirmed since, that basis is gone: the
         // new factor must be added again with a fresh second factor (a
         // password-holder racing the real user's first enrolment).
-        let superseded = self
+        let others: Vec<_> = self
             .store
             .factors(user)
             .await?
+            .into_iter()
+            .filter(|g| g.id != f.id && g.is_active())
+            .collect();
+        if others
             .iter()
-            .any(|g| g.id != f.id && g.is_active() && g.confirmed_at.is_some_and(|c| c > f.created_at));
-        if superseded {
+            .any(|g| g.confirmed_at.is_some_and(|c| c > f.created_at))
+        {
             return Err(MfaError::StepUpRequired);
         }
+        let first = others.is_empty();
         let input = SecretString::new(code.to_owned());
         match f.kind {
             FactorKind::Totp => {
@@ -216,14 +221,22 @@ impl<S: MfaStore> Mfa<S> {
                 method: f.kind,
             },
         );
+        // A first factor: every session opened with the password alone
+        // ends (a password-holder's session does not outlive the user's
+        // enrolment); the enrolling session is re-issued by its caller.
+        let sessions_revoked_at = if first {
+            self.store.revoke_sessions(user, now).await?;
+            self.emit(user, EventKind::SessionsRevoked);
+            Some(now)
+        } else {
+            None
+        };
         let mut summary = f.summary();
         summary.confirmed_at = Some(now);
         Ok(Enrolled {
             factor: summary,
-            assurance: Assurance::SecondFactor {
-                at: now,
-                method: f.kind,
-            },
+            assurance: Assurance::second_factor(now, f.kind),
+            sessions_revoked_at,
         })
     }
 
@@ -235,7 +248,7 @@ impl<S: MfaStore> Mfa<S> {
         now: Timestamp,
     ) -> Result<(), MfaError> {
         match self
-            .verify_challenge(user, challenge, input, Purpose::Enroll, None, now)
+            .verify_challenge(user, challenge, input, Purpose::Enroll, now)
             .await
         {
             Ok(_) => Ok(()),

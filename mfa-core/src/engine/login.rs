@@ -11,45 +11,48 @@ impl<S: MfaStore> Mfa<S> {
     /// existing users.
     ///
     /// 1. A locked account is `Locked`.
-    /// 2. Usable factors (confirmed, allowed for the cohort): a valid
-    ///    trusted-device token completes the login (recorded as weaker than
-    ///    a fresh factor); otherwise `ChooseFactor`.
-    /// 3. No usable factor: `MustEnroll` when the policy requires MFA or an
-    ///    admin reset demands re-enrolment, `OfferEnroll` in the grace
-    ///    period, else `Complete`.
+    /// 2. A user with at least one active factor (of **any** method) gets
+    ///    `ChooseFactor` listing all of them, the cohort's methods first;
+    ///    a valid trusted-device token of theirs completes the login
+    ///    instead (recorded as weaker than a fresh factor). Nothing else
+    ///    completes it: not the policy, not the platform or groups the
+    ///    client claims (invariants I1 and I4). Cohort `methods` restrict
+    ///    what may be *enrolled*; factors the user already has stay usable.
+    /// 3. A user with no active factor: `MustEnroll` when the policy
+    ///    requires MFA or an admin reset demands re-enrolment,
+    ///    `OfferEnroll` in the grace period, else `Complete` with
+    ///    [`CompletedBy::NotRequired`].
     pub async fn begin_login(&self, user: &UserId, ctx: &LoginContext) -> Result<LoginStep, MfaError> {
         let now = self.now();
         let state = self.store.user_state(user).await?;
-        if self.config.lockout.is_hard_stopped(state.failures) {
-            return Ok(LoginStep::Locked { until: None });
-        }
-        if let Some(until) = state.locked_until.filter(|&u| now < u) {
-            return Ok(LoginStep::Locked { until: Some(until) });
+        if let Some(until) = self.lock_state(&state, now) {
+            return Ok(LoginStep::Locked { until });
         }
 
         let policy = self.policy();
         let settings = policy.settings_for(&ctx.audience);
-        let factors: Vec<_> = self
+        let mut factors: Vec<_> = self
             .store
             .factors(user)
             .await?
             .into_iter()
-            .filter(|f| f.is_active() && settings.methods.contains(&f.kind))
+            .filter(|f| f.is_active())
             .collect();
 
         if !factors.is_empty() {
+            // The cohort's methods first (a stable sort keeps enrolment
+            // order within each group); the rest stay usable (I4).
+            factors.sort_by_key(|f| !settings.methods.contains(&f.kind));
             if settings.trust_device
-                && let Some(device) = self.trusted_device(user, ctx, state.epoch, now).await?
+                && let Some(device) = self
+                    .trusted_device(user, ctx, state.epoch, settings.trust_for, now)
+                    .await?
             {
                 self.store.touch_device(user, &device, now).await?;
-                self.emit(
-                    user,
-                    EventKind::TrustedDeviceUsed {
-                        device: device.clone(),
-                    },
-                );
+                self.emit(user, EventKind::TrustedDeviceUsed { device });
                 return Ok(LoginStep::Complete {
-                    by: CompletedBy::TrustedDevice { device },
+                    by: CompletedBy::TrustedDevice,
+                    assurance: Assurance::trusted_device(now),
                 });
             }
             return Ok(LoginStep::ChooseFactor {
@@ -74,17 +77,30 @@ impl<S: MfaStore> Mfa<S> {
             },
             Requirement::NotRequired => LoginStep::Complete {
                 by: CompletedBy::NotRequired,
+                assurance: Assurance::PasswordOnly,
             },
         })
     }
 
+    /// `Some(until)` when the account is locked now (`until = None`: the
+    /// hard stop, until an administrator unlocks).
+    pub(super) fn lock_state(&self, state: &crate::store::UserState, now: Timestamp) -> Option<Option<Timestamp>> {
+        if self.config.lockout.is_hard_stopped(state.failures) {
+            return Some(None);
+        }
+        state.locked_until.filter(|&u| now < u).map(Some)
+    }
+
     /// The device a trust cookie names, if it is this user's, unrevoked,
-    /// unexpired and from the user's current factor epoch.
+    /// from the user's current factor epoch, and unexpired, where its
+    /// expiry is capped by the cohort's current `trust_for` (shortening it
+    /// in the policy shortens devices already trusted).
     async fn trusted_device(
         &self,
         user: &UserId,
         ctx: &LoginContext,
         epoch: u64,
+        trust_for: std::time::Duration,
         now: Timestamp,
     ) -> Result<Option<crate::ids::DeviceId>, MfaError> {
         let Some(token) = ctx
@@ -97,9 +113,10 @@ impl<S: MfaStore> Mfa<S> {
         let Some(device) = self.store.device_by_token(&token.hash(&self.keys)).await? else {
             return Ok(None);
         };
+        let expires_at = device.expires_at.min(device.created_at + trust_for);
         let valid = &device.user == user
             && device.revoked_at.is_none()
-            && now < device.expires_at
+            && now < expires_at
             && device.epoch == epoch;
         Ok(valid.then_some(device.id))
     }

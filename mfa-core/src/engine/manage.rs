@@ -157,21 +157,29 @@ impl<S: MfaStore> Mfa<S> {
         Ok(count)
     }
 
-    /// The application changed the user's password: every trusted device
-    /// is revoked (the epoch moves on, so even a device trusted by a
-    /// verification racing with this call is invalid). Call it from every
-    /// password change and reset. Other sessions end only if the app also
-    /// calls [`revoke_sessions`](Self::revoke_sessions).
-    pub async fn password_changed(&self, user: &UserId) -> Result<(), MfaError> {
-        self.store.bump_epoch(user, self.now()).await?;
+    /// The application changed or reset the user's password: the one call
+    /// that does everything a password change must. Every trusted device is
+    /// revoked (the epoch moves on, so even a device trusted by a
+    /// verification racing with this call is invalid), every session of the
+    /// user issued until now ends (see [`check_session`](Self::check_session)),
+    /// and [`EventKind::PasswordChanged`] is emitted. Returns the instant
+    /// of the revocation; a session the application keeps for the user
+    /// (the one that changed the password) must be re-issued after it
+    /// (`mfa_core::http::password_changed` does that).
+    pub async fn password_changed(&self, user: &UserId) -> Result<Timestamp, MfaError> {
+        let now = self.now();
+        self.store.bump_epoch(user, now).await?;
+        self.store.revoke_sessions(user, now).await?;
         self.emit(user, EventKind::PasswordChanged);
-        Ok(())
+        Ok(now)
     }
 
-    /// Ends every session of the user issued before now (see
-    /// [`check_session`](Self::check_session)).
+    /// Ends every session of the user issued until now (see
+    /// [`check_session`](Self::check_session)). Emits
+    /// [`EventKind::SessionsRevoked`].
     pub async fn revoke_sessions(&self, user: &UserId) -> Result<(), MfaError> {
         self.store.revoke_sessions(user, self.now()).await?;
+        self.emit(user, EventKind::SessionsRevoked);
         Ok(())
     }
 
@@ -246,6 +254,10 @@ impl<S: MfaStore> Mfa<S> {
             }
             after = Some(last);
         }
+        self.emit_system(EventKind::SecretsRotated {
+            resealed: report.resealed,
+            unreadable: report.unreadable,
+        });
         Ok(report)
     }
 }

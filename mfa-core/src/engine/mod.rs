@@ -150,6 +150,12 @@ impl<S: MfaStore> Mfa<S> {
         &self.store
     }
 
+    /// The key ring (crate-internal: sealing session records).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     /// The configuration.
     pub fn config(&self) -> &MfaConfig {
         &self.config
@@ -161,10 +167,13 @@ impl<S: MfaStore> Mfa<S> {
     }
 
     /// Replaces the rollout policy (staff console); it is validated first
-    /// and takes effect for the next call.
+    /// and takes effect for the next call. Emits
+    /// [`EventKind::PolicyChanged`] (invariant I5).
     pub fn set_policy(&self, policy: Policy) -> Result<(), PolicyError> {
         policy.validate()?;
+        let cohorts = policy.cohorts.len();
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+        self.emit_system(EventKind::PolicyChanged { cohorts });
         Ok(())
     }
 
@@ -176,7 +185,16 @@ impl<S: MfaStore> Mfa<S> {
     fn emit(&self, user: &UserId, kind: EventKind) {
         self.events.record(&SecurityEvent {
             at: self.clock.now(),
-            user: user.clone(),
+            user: Some(user.clone()),
+            kind,
+        });
+    }
+
+    /// A system-wide event (no user).
+    fn emit_system(&self, kind: EventKind) {
+        self.events.record(&SecurityEvent {
+            at: self.clock.now(),
+            user: None,
             kind,
         });
     }

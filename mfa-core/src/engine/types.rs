@@ -4,12 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::factor::{FactorKind, FactorSummary, Purpose};
-use crate::ids::{ChallengeId, DeviceId, FactorId};
+use crate::ids::{ChallengeId, FactorId};
 use crate::oob::CodeSent;
 use crate::policy::Audience;
 use crate::secret::SecretString;
 use crate::totp::TotpEnrollment;
-use crate::trust::{IssuedTrust, TrustDevice};
+use crate::trust::IssuedTrust;
 
 /// What a login looks like to the policy: who (platform, groups) and the
 /// trust cookie, if the browser sent one.
@@ -37,20 +37,27 @@ impl LoginContext {
     }
 }
 
-/// How strongly the current session is authenticated. Adapters keep it in
-/// the session (it holds no secret) and pass it back in a [`Caller`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How strongly a session is authenticated. Only the engine makes one: a
+/// value is returned by [`Mfa::begin_login`](crate::Mfa::begin_login) (trusted
+/// device), [`Mfa::verify`](crate::Mfa::verify) and
+/// [`Mfa::confirm_enrollment`](crate::Mfa::confirm_enrollment) (second
+/// factor). The variants that raise assurance are `#[non_exhaustive]`, so
+/// code outside mfa-core can read them but never build them (invariant I3);
+/// there is no `Deserialize`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Assurance {
     /// Password checked, no second factor (pending, or MFA not required).
     PasswordOnly,
     /// A trusted device skipped the second factor: weaker than a fresh
     /// factor (NIST SP 800-63B rev 4); never counts for step-up.
+    #[non_exhaustive]
     TrustedDevice {
         /// When.
         at: Timestamp,
     },
     /// A second factor verified.
+    #[non_exhaustive]
     SecondFactor {
         /// When.
         at: Timestamp,
@@ -59,8 +66,36 @@ pub enum Assurance {
     },
 }
 
+impl Assurance {
+    pub(crate) fn trusted_device(at: Timestamp) -> Self {
+        Assurance::TrustedDevice { at }
+    }
+
+    pub(crate) fn second_factor(at: Timestamp, method: FactorKind) -> Self {
+        Assurance::SecondFactor { at, method }
+    }
+
+    /// Whether a second factor (or a trusted device standing in for one)
+    /// was shown.
+    pub fn is_multi_factor(&self) -> bool {
+        !matches!(self, Assurance::PasswordOnly)
+    }
+}
+
 /// Who asks for a change: from where, and how strongly authenticated.
+///
+/// Not constructible outside mfa-core except as [`Caller::password_only`]:
+/// a caller with more assurance comes from the engine (a
+/// [`Verified`](crate::Verified) or [`Enrolled`](crate::Enrolled) result,
+/// or a session record the engine authenticated).
+///
+/// ```
+/// use mfa_core::{Assurance, Audience, Caller, Platform};
+/// let caller = Caller::password_only(Audience::new(Platform::WEB));
+/// assert_eq!(caller.assurance, Assurance::PasswordOnly);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Caller {
     /// Platform and groups (for the policy).
     pub audience: Audience,
@@ -68,43 +103,79 @@ pub struct Caller {
     pub assurance: Assurance,
 }
 
-/// Why a login completed without a second factor now.
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl Caller {
+    /// A caller whose password was just checked and nothing more: it may
+    /// enrol a first factor (when the user has none) and nothing that
+    /// needs a second factor.
+    pub fn password_only(audience: Audience) -> Self {
+        Caller {
+            audience,
+            assurance: Assurance::PasswordOnly,
+        }
+    }
+
+    pub(crate) fn new(audience: Audience, assurance: Assurance) -> Self {
+        Caller { audience, assurance }
+    }
+}
+
+/// How a login became complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CompletedBy {
-    /// The policy does not require MFA and the user has no factor.
+    /// A second factor was verified (or enrolled, or a recovery code used).
+    SecondFactor,
+    /// A valid trusted-device token of the user's.
+    TrustedDevice,
+    /// The policy does not require MFA (yet) and the user has **no** active
+    /// factor (invariant I1: never for an enrolled user).
     NotRequired,
-    /// A valid trusted-device token.
-    TrustedDevice {
-        /// Which device.
-        device: DeviceId,
-    },
+}
+
+impl CompletedBy {
+    /// The wire name (`second_factor`, `trusted_device`, `not_required`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompletedBy::SecondFactor => "second_factor",
+            CompletedBy::TrustedDevice => "trusted_device",
+            CompletedBy::NotRequired => "not_required",
+        }
+    }
 }
 
 /// The engine's answer after the password: what the login needs next.
+///
+/// A user with at least one active factor only ever gets `ChooseFactor`,
+/// `Locked`, or `Complete { by: TrustedDevice, .. }` (invariant I1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 #[non_exhaustive]
 pub enum LoginStep {
-    /// The session may be created.
+    /// The session may be created with this assurance.
+    #[non_exhaustive]
     Complete {
-        /// Why no factor was needed.
+        /// Why no factor was needed now.
         by: CompletedBy,
+        /// The assurance to record (a trusted device, or password only).
+        assurance: Assurance,
     },
     /// Ask for a second factor: one of these, or a recovery code.
     ChooseFactor {
-        /// Usable factors (allowed for this cohort).
+        /// The user's active factors, those the cohort prefers first.
         factors: Vec<FactorSummary>,
         /// Whether the user has unused recovery codes.
         recovery_codes: bool,
         /// Whether "Trust this device" may be offered.
         trust_allowed: bool,
     },
-    /// The user must enrol one of these methods before going on.
+    /// The user has no active factor and must enrol one of these methods
+    /// before going on.
     MustEnroll {
         /// Methods allowed for this cohort.
         methods: Vec<FactorKind>,
     },
-    /// Grace period: offer enrolment, which the user may skip.
+    /// Grace period: the user has no active factor; the login completes
+    /// with the password, and enrolment is offered (skippable).
     OfferEnroll {
         /// Methods allowed for this cohort.
         methods: Vec<FactorKind>,
@@ -138,8 +209,9 @@ pub struct Attempt {
     pub code: SecretString,
     /// What for (login, step-up).
     pub purpose: Purpose,
-    /// Whether to trust this device afterwards (login only).
-    pub trust: TrustDevice,
+    /// Trust this device afterwards under this label (login only, where
+    /// the policy allows it).
+    pub trust_device: Option<String>,
     /// Platform and groups (the policy decides whether trust is allowed).
     pub audience: Audience,
 }
@@ -151,7 +223,7 @@ impl Attempt {
             target,
             code: code.into(),
             purpose: Purpose::Login,
-            trust: TrustDevice::No,
+            trust_device: None,
             audience,
         }
     }
@@ -164,14 +236,15 @@ impl Attempt {
 
     /// Asks to trust this device on success.
     pub fn trust_device(mut self, label: impl Into<String>) -> Self {
-        self.trust = TrustDevice::Yes { label: label.into() };
+        self.trust_device = Some(label.into());
         self
     }
 }
 
-/// A successful verification.
+/// A successful verification (made only by the engine).
 #[derive(Clone, Debug)]
 #[must_use]
+#[non_exhaustive]
 pub struct Verified {
     /// What it proved.
     pub method: FactorKind,
@@ -185,6 +258,14 @@ pub struct Verified {
     pub trust: Option<IssuedTrust>,
     /// Recovery codes left, when one was used.
     pub recovery_codes_left: Option<u32>,
+}
+
+impl Verified {
+    /// The caller this verification makes, for calls that need a fresh
+    /// second factor (step-up).
+    pub fn caller(&self, audience: Audience) -> Caller {
+        Caller::new(audience, self.assurance)
+    }
 }
 
 /// A new factor to enrol.
@@ -233,13 +314,24 @@ impl Enrollment {
     }
 }
 
-/// A confirmed enrolment.
+/// A confirmed enrolment (made only by the engine).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Enrolled {
     /// The new factor.
     pub factor: FactorSummary,
     /// Confirming proved the factor: record this assurance.
     pub assurance: Assurance,
+    /// A first factor ends every earlier (password-only) session of the
+    /// user at this instant; the session that enrolled is re-issued after it.
+    pub sessions_revoked_at: Option<Timestamp>,
+}
+
+impl Enrolled {
+    /// The caller this enrolment makes (a fresh second factor).
+    pub fn caller(&self, audience: Audience) -> Caller {
+        Caller::new(audience, self.assurance)
+    }
 }
 
 /// A user's MFA state at a glance.

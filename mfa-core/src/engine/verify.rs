@@ -10,7 +10,7 @@ use crate::recovery;
 use crate::secret::SecretString;
 use crate::store::{AttemptOutcome, ChallengeRecord, DeviceRecord, FactorRecord, ReplaceOutcome};
 use crate::totp::{matching_step, parse_code_inline};
-use crate::trust::{IssuedTrust, TrustDevice, TrustToken, clean_label};
+use crate::trust::{IssuedTrust, TrustToken, clean_label};
 
 /// What one check of a code found, before the common bookkeeping.
 pub(super) struct Proof {
@@ -62,11 +62,8 @@ impl<S: MfaStore> Mfa<S> {
 
         // No codes for a locked account: they could not be used anyway.
         let state = self.store.user_state(user).await?;
-        if self.config.lockout.is_hard_stopped(state.failures) {
-            return Err(MfaError::Locked { until: None });
-        }
-        if let Some(until) = state.locked_until.filter(|&u| now < u) {
-            return Err(MfaError::Locked { until: Some(until) });
+        if let Some(until) = self.lock_state(&state, now) {
+            return Err(MfaError::Locked { until });
         }
 
         // A cheap early answer inside the cool-down, so that impatient
@@ -165,11 +162,11 @@ impl<S: MfaStore> Mfa<S> {
     /// check: TOTP window and atomic replay refusal; SMS/email challenge
     /// attempt count, expiry, constant-time keyed-hash compare and single
     /// use; recovery code fingerprint, one Argon2id check and single use.
-    /// A method the policy does not allow for `attempt.audience` is refused
-    /// with [`MfaError::MethodNotAllowed`] (TOTP before anything is counted;
-    /// SMS/email once the challenge is loaded, its attempt counted).
-    /// Success clears the account's failures and, for a login with
-    /// [`TrustDevice::Yes`] where the policy allows, issues a trust token.
+    /// Any active factor of the user is accepted whatever the audience:
+    /// cohort methods restrict enrolment, not the factors a user already
+    /// has (invariant I4). Success clears the account's failures and, for
+    /// a login that asked to trust the device where the policy allows it,
+    /// issues a trust token.
     pub async fn verify(&self, user: &UserId, attempt: &Attempt) -> Result<Verified, MfaError> {
         if attempt.purpose == Purpose::Enroll {
             return Err(MfaError::InvalidInput("purpose (use confirm_enrollment)"));
@@ -182,27 +179,17 @@ impl<S: MfaStore> Mfa<S> {
         };
         // Trust needs the epoch as it was *before* this verification, so a
         // reset racing with it leaves the new device invalid.
-        let trust_epoch = match (&attempt.trust, attempt.purpose) {
-            (TrustDevice::Yes { .. }, Purpose::Login)
-                if self.policy().settings_for(&attempt.audience).trust_device =>
-            {
+        let trust_epoch = match (&attempt.trust_device, attempt.purpose) {
+            (Some(_), Purpose::Login) if self.policy().settings_for(&attempt.audience).trust_device => {
                 Some(self.store.user_state(user).await?.epoch)
             }
             _ => None,
         };
 
-        // The cohort's methods are the methods its users may *use*, not only
-        // enrol: a method the policy disables for this audience is refused
-        // even when the caller names its factor or challenge directly.
-        let policy = self.policy();
-        let allowed = policy.methods_for(&attempt.audience);
         let result = match &attempt.target {
-            AttemptTarget::Totp(_) if !allowed.contains(&FactorKind::Totp) => {
-                Err(MfaError::MethodNotAllowed(FactorKind::Totp))
-            }
             AttemptTarget::Totp(factor) => self.verify_totp(user, factor, &attempt.code, now).await,
             AttemptTarget::Challenge(id) => {
-                self.verify_challenge(user, id, &attempt.code, attempt.purpose, Some(allowed), now)
+                self.verify_challenge(user, id, &attempt.code, attempt.purpose, now)
                     .await
             }
             AttemptTarget::RecoveryCode => self.verify_recovery(user, &attempt.code, now).await,
@@ -232,8 +219,8 @@ impl<S: MfaStore> Mfa<S> {
                 purpose: attempt.purpose,
             },
         );
-        let trust = match (trust_epoch, &attempt.trust) {
-            (Some(epoch), TrustDevice::Yes { label }) => Some(
+        let trust = match (trust_epoch, &attempt.trust_device) {
+            (Some(epoch), Some(label)) => Some(
                 self.trust_device(user, label, epoch, &attempt.audience, now)
                     .await?,
             ),
@@ -243,10 +230,7 @@ impl<S: MfaStore> Mfa<S> {
             method: proof.method,
             factor: proof.factor,
             purpose: attempt.purpose,
-            assurance: Assurance::SecondFactor {
-                at: now,
-                method: proof.method,
-            },
+            assurance: Assurance::second_factor(now, proof.method),
             trust,
             recovery_codes_left: proof.recovery_left,
         })
@@ -329,7 +313,6 @@ impl<S: MfaStore> Mfa<S> {
         id: &ChallengeId,
         input: &SecretString,
         purpose: Purpose,
-        allowed: Option<&[FactorKind]>,
         now: Timestamp,
     ) -> Result<Proof, MfaError> {
         let code = parse_code_inline(input.expose(), self.config.code_digits)?;
@@ -350,12 +333,6 @@ impl<S: MfaStore> Mfa<S> {
                 });
             }
         };
-        // A method the caller's cohort may not use: refused before the code
-        // is looked at (the attempt stays counted).
-        if allowed.is_some_and(|m| !m.contains(&challenge.kind)) {
-            self.failed(user, failures, now);
-            return Err(MfaError::MethodNotAllowed(challenge.kind));
-        }
         // The hash binds challenge, user and purpose: a code issued for any
         // other of them cannot match.
         let expected = code_hash(&self.keys, id, user, purpose, code.as_str());

@@ -19,10 +19,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{
-    Assurance, Audience, CodeSent, FactorKind, FactorSummary, MfaError, Platform, Timestamp, TrustedDevice,
-    UserId,
-};
+use crate::http::session::PendingStep;
+use crate::{CodeSent, CompletedBy, FactorKind, FactorSummary, MfaError, Timestamp, TrustedDevice};
 
 // ---------------------------------------------------------------------------
 // Routes
@@ -129,97 +127,6 @@ impl Route {
             _ => false,
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Session model
-// ---------------------------------------------------------------------------
-
-/// The session key under which adapters keep the [`SessionRecord`].
-pub const SESSION_KEY: &str = "mfa";
-
-/// What an adapter keeps in the session. It holds no secret: ids, times,
-/// the platform and the engine's [`Assurance`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// The user whose password was checked.
-    pub user: UserId,
-    /// The platform the application reported at login.
-    pub platform: String,
-    /// The user's groups the application reported at login.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// When the password was checked (for forced re-login and revocation).
-    pub issued_at: Timestamp,
-    /// Pending or complete.
-    pub stage: Stage,
-}
-
-impl SessionRecord {
-    /// The audience (platform and groups) for engine calls; an invalid
-    /// stored platform falls back to `web`.
-    pub fn audience(&self) -> Audience {
-        let platform = Platform::new(&self.platform).unwrap_or(Platform::WEB);
-        Audience::new(platform).with_groups(self.groups.iter().cloned())
-    }
-
-    /// True while the second factor is missing.
-    pub fn is_pending(&self) -> bool {
-        matches!(self.stage, Stage::Pending { .. })
-    }
-}
-
-/// Where a login stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "stage", rename_all = "snake_case")]
-pub enum Stage {
-    /// Password checked, second factor (or forced enrolment) missing.
-    Pending {
-        /// What is missing.
-        step: PendingStep,
-    },
-    /// Logged in.
-    Complete {
-        /// How strongly.
-        assurance: Assurance,
-        /// Why it completed.
-        by: CompletedVia,
-        /// Grace period: enrolment is offered (skippable) with these methods.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        offer_enroll: Option<Vec<FactorKind>>,
-    },
-}
-
-/// What a pending session still has to do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
-pub enum PendingStep {
-    /// Verify one of these factors (or a recovery code).
-    ChooseFactor {
-        /// The usable factors.
-        factors: Vec<FactorView>,
-        /// Whether recovery codes are available.
-        recovery_codes: bool,
-        /// Whether "trust this device" may be offered.
-        trust_allowed: bool,
-    },
-    /// Enrol one of these methods first.
-    MustEnroll {
-        /// Allowed methods.
-        methods: Vec<FactorKind>,
-    },
-}
-
-/// How a session became complete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CompletedVia {
-    /// A second factor was verified (or enrolled).
-    SecondFactor,
-    /// A trusted device skipped the second factor.
-    TrustedDevice,
-    /// The policy does not require MFA (yet) and the user has no factor.
-    NotRequired,
 }
 
 // ---------------------------------------------------------------------------
@@ -374,17 +281,10 @@ impl StatusResponse {
     }
 
     /// A complete state (without the engine's counts).
-    pub fn complete(by: CompletedVia, fresh: bool) -> Self {
+    pub fn complete(by: CompletedBy, fresh: bool) -> Self {
         let mut s = StatusResponse::anonymous();
         s.state = "complete".into();
-        s.completed_by = Some(
-            match by {
-                CompletedVia::SecondFactor => "second_factor",
-                CompletedVia::TrustedDevice => "trusted_device",
-                CompletedVia::NotRequired => "not_required",
-            }
-            .into(),
-        );
+        s.completed_by = Some(by.as_str().into());
         s.fresh = Some(fresh);
         s
     }

@@ -6,16 +6,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::http::contract::{
-    ApiError, CodeSentResponse, CodeTarget, CompletedVia, ConfirmRequest, DeviceView, DevicesResponse,
-    EnrollEmailRequest, EnrollSmsRequest, EnrollTotpRequest, EnrolledResponse, FactorRef, FactorView,
-    FactorsResponse, PendingStep, RecoveryCodesResponse, RevokedResponse, Route, SendCodeRequest,
-    SessionRecord, Stage, StatusResponse, StepUpRequest, TotpEnrollResponse, VerifiedResponse, VerifyRequest,
+    ApiError, CodeSentResponse, CodeTarget, ConfirmRequest, DeviceView, DevicesResponse, EnrollEmailRequest,
+    EnrollSmsRequest, EnrollTotpRequest, EnrolledResponse, FactorRef, FactorView, FactorsResponse,
+    RecoveryCodesResponse, RevokedResponse, Route, SendCodeRequest, StatusResponse, StepUpRequest,
+    TotpEnrollResponse, VerifiedResponse, VerifyRequest,
 };
+use crate::http::session::{PendingStep, SessionRecord, SessionToken, Stage};
 use crate::http::settings::{Refusal, TrustCookie};
 use crate::{
     Assurance, Attempt, AttemptTarget, Audience, Caller, ChallengeId, CompletedBy, DeviceId, EnrollRequest,
-    Enrollment, FactorId, FactorKind, LoginContext, LoginStep, Mfa, MfaError, MfaStore, Purpose,
-    SecretString, SessionCheck, Timestamp, UserId, Verified,
+    Enrollment, FactorId, LoginContext, LoginStep, Mfa, MfaError, MfaStore, Purpose, SecretString,
+    SessionCheck, UserId,
 };
 
 /// What the adapter must do with the request's session.
@@ -26,8 +27,8 @@ pub enum SessionChange {
     /// Nothing.
     Keep,
     /// Give the session a new id (invalidating the old one, against
-    /// fixation), then store this record.
-    Renew(Box<SessionRecord>),
+    /// fixation), then store this sealed record.
+    Renew(SessionToken),
     /// End the session: data gone, id invalid.
     End,
 }
@@ -95,153 +96,89 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 // Login
 // ---------------------------------------------------------------------------
 
-/// What a login needs next, after `begin_login`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-#[non_exhaustive]
-pub enum LoginOutcome {
-    /// The session is logged in.
-    Complete {
-        /// Why no second factor was needed now.
-        by: CompletedVia,
-        /// Grace period: enrolment is offered (skippable) with these methods.
-        offer_enroll: Option<Vec<FactorKind>>,
-    },
-    /// The session is pending: it reaches only the MFA routes until a
-    /// second factor is verified (or, for `MustEnroll`, enrolled).
-    Pending {
-        /// What is missing.
-        step: PendingStep,
-    },
-    /// Too many failures: no session was created.
-    Locked {
-        /// Until when; `None`: until an administrator unlocks.
-        until: Option<Timestamp>,
-    },
-}
-
-impl LoginOutcome {
-    /// The login's answer: `200` with the body of `GET {prefix}/status`,
-    /// or `423 locked`.
-    pub fn reply(self) -> Result<Reply, ApiError> {
-        match self {
-            LoginOutcome::Complete { by, offer_enroll } => {
-                let mut body = StatusResponse::complete(by, false);
-                body.enroll_offered = offer_enroll;
-                Reply::json(200, &body)
-            }
-            LoginOutcome::Pending { step } => Reply::json(200, &StatusResponse::pending(&step)),
-            LoginOutcome::Locked { until } => Err(ApiError::locked(until)),
+/// The login's answer for `step`: `200` with the body of `GET
+/// {prefix}/status`, or `423 locked`.
+///
+/// ```
+/// use mfa_core::http::login_reply;
+/// use mfa_core::{FactorKind, LoginStep};
+/// let reply = login_reply(&LoginStep::MustEnroll { methods: vec![FactorKind::Totp] }).unwrap();
+/// assert_eq!(reply.body.unwrap()["step"], "must_enroll");
+/// assert_eq!(login_reply(&LoginStep::Locked { until: None }).unwrap_err().status, 423);
+/// ```
+pub fn login_reply(step: &LoginStep) -> Result<Reply, ApiError> {
+    match step {
+        LoginStep::Complete { by, .. } => Reply::json(200, &StatusResponse::complete(*by, false)),
+        LoginStep::OfferEnroll { methods, .. } => {
+            let mut body = StatusResponse::complete(CompletedBy::NotRequired, false);
+            body.enroll_offered = Some(methods.clone());
+            Reply::json(200, &body)
         }
+        LoginStep::Locked { until } => Err(ApiError::locked(*until)),
+        other => match PendingStep::of(other) {
+            Some(step) => Reply::json(200, &StatusResponse::pending(&step)),
+            None => Err(ApiError::internal()),
+        },
     }
 }
 
 /// The login step after the password was checked: asks the engine
 /// ([`Mfa::begin_login`]) with the trust cookie's value and says what the
-/// session becomes (always a new id: [`SessionChange::Renew`], or
-/// [`SessionChange::End`] when the login is locked).
+/// session becomes (always a new id: [`SessionChange::Renew`] with the
+/// sealed record, or [`SessionChange::End`] when the login is locked).
 pub async fn begin_login<S: MfaStore>(
     mfa: &Mfa<S>,
     user: &UserId,
     audience: Audience,
     trust_token: Option<&str>,
-) -> Result<(LoginOutcome, SessionChange), ApiError> {
+) -> Result<(LoginStep, SessionChange), ApiError> {
     let mut ctx = LoginContext::new(audience.clone());
     if let Some(token) = trust_token {
         ctx = ctx.with_trust_token(token);
     }
     let step = mfa.begin_login(user, &ctx).await.map_err(engine_error)?;
-    let now = mfa.now();
-    let (stage, outcome) = match step {
-        LoginStep::Complete { by } => {
-            let (assurance, via) = match by {
-                CompletedBy::TrustedDevice { .. } => {
-                    (Assurance::TrustedDevice { at: now }, CompletedVia::TrustedDevice)
-                }
-                _ => (Assurance::PasswordOnly, CompletedVia::NotRequired),
-            };
-            let stage = Stage::Complete {
-                assurance,
-                by: via,
-                offer_enroll: None,
-            };
-            (
-                stage,
-                LoginOutcome::Complete {
-                    by: via,
-                    offer_enroll: None,
-                },
-            )
+    let change = match SessionRecord::for_login(user, audience, mfa.now(), &step) {
+        Some(record) => SessionChange::Renew(record.seal(mfa)),
+        None => SessionChange::End,
+    };
+    Ok((step, change))
+}
+
+/// The application changed the password of the logged-in user of `state`
+/// (after checking the current one and a fresh second factor): the
+/// engine's [`Mfa::password_changed`] revokes every trusted device and
+/// ends every session of the user, and this session is re-issued (new id)
+/// so that it alone goes on.
+pub async fn password_changed<S: MfaStore>(mfa: &Mfa<S>, state: &RequestState) -> Result<SessionChange, ApiError> {
+    let record = state.record.clone().ok_or_else(ApiError::unauthenticated)?;
+    if record.is_pending() {
+        return Err(ApiError::mfa_required());
+    }
+    let revoked_at = mfa.password_changed(record.user()).await.map_err(engine_error)?;
+    Ok(SessionChange::Renew(record.reissued_after(revoked_at).seal(mfa)))
+}
+
+/// The user of `state` declines the grace period's offer to enrol: the
+/// session stays complete and stops offering (no engine state changes).
+pub fn decline_enroll_offer<S: MfaStore>(mfa: &Mfa<S>, state: &RequestState) -> SessionChange {
+    match &state.record {
+        Some(r) if matches!(r.stage(), Stage::Complete { offer_enroll: Some(_), .. }) => {
+            SessionChange::Renew(r.clone().without_offer().seal(mfa))
         }
-        LoginStep::OfferEnroll { methods, .. } => (
-            Stage::Complete {
-                assurance: Assurance::PasswordOnly,
-                by: CompletedVia::NotRequired,
-                offer_enroll: Some(methods.clone()),
-            },
-            LoginOutcome::Complete {
-                by: CompletedVia::NotRequired,
-                offer_enroll: Some(methods),
-            },
-        ),
-        LoginStep::ChooseFactor {
-            factors,
-            recovery_codes,
-            trust_allowed,
-        } => pending(PendingStep::ChooseFactor {
-            factors: factors.iter().map(FactorView::from).collect(),
-            recovery_codes,
-            trust_allowed,
-        }),
-        LoginStep::MustEnroll { methods } => pending(PendingStep::MustEnroll { methods }),
-        LoginStep::Locked { until } => return Ok((LoginOutcome::Locked { until }, SessionChange::End)),
-    };
-    let record = SessionRecord {
-        user: user.clone(),
-        platform: audience.platform.to_string(),
-        groups: audience.groups.clone(),
-        issued_at: now,
-        stage,
-    };
-    Ok((outcome, SessionChange::Renew(Box::new(record))))
-}
-
-fn pending(step: PendingStep) -> (Stage, LoginOutcome) {
-    (
-        Stage::Pending { step: step.clone() },
-        LoginOutcome::Pending { step },
-    )
-}
-
-/// A second factor the engine just verified for a pending session: the
-/// session gets a new id and becomes complete with the engine's assurance;
-/// the trust cookie is set when [`Mfa::verify`] issued a token.
-pub fn verified_session<S: MfaStore>(
-    mfa: &Mfa<S>,
-    cookie: TrustCookie,
-    mut record: SessionRecord,
-    verified: &Verified,
-) -> (SessionChange, Option<String>) {
-    record.stage = Stage::Complete {
-        assurance: verified.assurance,
-        by: CompletedVia::SecondFactor,
-        offer_enroll: None,
-    };
-    let set = verified.trust.as_ref().map(|t| cookie.set(t, mfa.now()));
-    (SessionChange::Renew(Box::new(record)), set)
+        _ => SessionChange::Keep,
+    }
 }
 
 // ---------------------------------------------------------------------------
 // The per-request check
 // ---------------------------------------------------------------------------
 
-/// What the middleware found for a request.
+/// What the middleware found for a request: made only by [`admit`]
+/// (anonymous by `Default`).
 #[derive(Clone, Debug, Default)]
 pub struct RequestState {
-    /// The session's record (none: anonymous, or no session system).
-    pub record: Option<SessionRecord>,
-    /// Whether the session is freshly verified ([`Mfa::is_fresh`]).
-    pub fresh: bool,
+    record: Option<SessionRecord>,
+    fresh: bool,
 }
 
 /// The authenticator-app account name when the client names none: the
@@ -305,24 +242,48 @@ pub enum Admission {
 }
 
 /// A complete login, as the extractors give it to application handlers.
+/// Made only by [`RequestState::complete`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CompleteLogin {
     /// The user.
     pub user: UserId,
+    /// The platform and groups of the login.
+    pub audience: Audience,
     /// How strongly the session is authenticated.
     pub assurance: Assurance,
     /// Why the login completed.
-    pub completed_by: CompletedVia,
+    pub completed_by: CompletedBy,
     /// Whether the session is freshly verified ([`Mfa::is_fresh`]).
     pub fresh: bool,
 }
 
+impl CompleteLogin {
+    /// The caller this login is, for engine calls that check assurance
+    /// (enrolment, factor removal, recovery codes).
+    pub fn caller(&self) -> Caller {
+        Caller::new(self.audience.clone(), self.assurance)
+    }
+}
+
 impl RequestState {
+    /// The authenticated session record, if any.
+    pub fn record(&self) -> Option<&SessionRecord> {
+        self.record.as_ref()
+    }
+
+    /// Whether the session is a complete login freshly verified
+    /// ([`Mfa::is_fresh`]).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
     /// A complete login, or `401 unauthenticated` / `401 mfa_required`.
     pub fn complete(&self) -> Result<CompleteLogin, Refused> {
-        match self.record.as_ref().map(|r| (&r.user, &r.stage)) {
-            Some((user, Stage::Complete { assurance, by, .. })) => Ok(CompleteLogin {
-                user: user.clone(),
+        match self.record.as_ref().map(|r| (r, r.stage())) {
+            Some((r, Stage::Complete { assurance, by, .. })) => Ok(CompleteLogin {
+                user: r.user().clone(),
+                audience: r.audience().clone(),
                 assurance: *assurance,
                 completed_by: *by,
                 fresh: self.fresh,
@@ -344,7 +305,7 @@ impl RequestState {
 
     /// A pending login, or `401 unauthenticated` / `409 not_pending`.
     pub fn pending(&self) -> Result<(UserId, PendingStep), Refused> {
-        match self.record.as_ref().map(|r| (&r.user, &r.stage)) {
+        match self.record.as_ref().map(|r| (r.user(), r.stage())) {
             Some((user, Stage::Pending { step })) => Ok((user.clone(), step.clone())),
             Some(_) => Err(Refused {
                 error: ApiError::not_pending(),
@@ -356,21 +317,27 @@ impl RequestState {
     }
 }
 
-/// The per-request check: asks the engine ([`Mfa::check_session`]) whether
+/// The per-request check. It opens the session's sealed record (a token
+/// whose tag does not verify under the engine's key is refused as
+/// `401 unauthenticated` and the session ended: nothing but the engine
+/// makes a record, I3), asks the engine ([`Mfa::check_session`]) whether
 /// the session may go on, ending it when the user's sessions were revoked
 /// (`session_ended`, reason `revoked`) or its cohort's forced re-login
-/// cut-off passed (`rollout_cutoff`), and refuses a *pending* session a path
-/// it may not reach (`mfa_required`).
-pub async fn admit<S: MfaStore>(
-    mfa: &Mfa<S>,
-    record: Option<SessionRecord>,
-    pending_allowed: bool,
-) -> Admission {
-    let Some(record) = record else {
+/// cut-off passed (`rollout_cutoff`), and refuses a *pending* session a
+/// path it may not reach (`mfa_required`).
+pub async fn admit<S: MfaStore>(mfa: &Mfa<S>, token: Option<SessionToken>, pending_allowed: bool) -> Admission {
+    let Some(token) = token else {
         return Admission::Proceed(RequestState::default());
     };
+    let Some(record) = SessionRecord::open(mfa, &token) else {
+        tracing::warn!("mfa: a session record failed authentication; ending the session");
+        return Admission::Refuse {
+            refused: Refused::to(ApiError::unauthenticated(), false),
+            end_session: true,
+        };
+    };
     match mfa
-        .check_session(&record.user, record.issued_at, &record.audience())
+        .check_session(record.user(), record.issued_at(), record.audience())
         .await
     {
         Ok(SessionCheck::Valid) => {}
@@ -398,10 +365,7 @@ pub async fn admit<S: MfaStore>(
             end_session: false,
         };
     }
-    let fresh = match &record.stage {
-        Stage::Complete { assurance, .. } => mfa.is_fresh(assurance),
-        Stage::Pending { .. } => false,
-    };
+    let fresh = mfa.is_fresh(&record.assurance());
     Admission::Proceed(RequestState {
         record: Some(record),
         fresh,
@@ -529,20 +493,10 @@ fn target(t: &CodeTarget) -> Result<AttemptTarget, ApiError> {
     })
 }
 
-fn caller(record: &SessionRecord) -> Caller {
-    Caller {
-        audience: record.audience(),
-        assurance: match &record.stage {
-            Stage::Complete { assurance, .. } => *assurance,
-            Stage::Pending { .. } => Assurance::PasswordOnly,
-        },
-    }
-}
-
 /// The record of a logged-in session allowed on `route`.
 fn require(state: RequestState, route: Route) -> Result<SessionRecord, ApiError> {
     let record = state.record.ok_or_else(ApiError::unauthenticated)?;
-    if let Stage::Pending { step } = &record.stage
+    if let Stage::Pending { step } = record.stage()
         && !route.allowed_while_pending(step)
     {
         return Err(ApiError::mfa_required());
@@ -550,9 +504,9 @@ fn require(state: RequestState, route: Route) -> Result<SessionRecord, ApiError>
     Ok(record)
 }
 
-fn renewed(mut reply: Reply, mut record: SessionRecord, stage: Stage) -> Reply {
-    record.stage = stage;
-    reply.session = SessionChange::Renew(Box::new(record));
+/// `reply`, with the session renewed (new id) as `record`.
+fn renewed<S: MfaStore>(mfa: &Mfa<S>, mut reply: Reply, record: SessionRecord) -> Reply {
+    reply.session = SessionChange::Renew(record.seal(mfa));
     reply
 }
 
@@ -568,7 +522,7 @@ pub async fn handle<S: MfaStore>(
         return status(mfa, state).await;
     }
     let record = require(state, route)?;
-    let user = record.user.clone();
+    let user = record.user().clone();
     match call {
         Call::Verify(body, user_agent) => verify(mfa, cookie, record, body, user_agent).await,
         Call::SendCode(body) => {
@@ -620,9 +574,9 @@ pub async fn handle<S: MfaStore>(
                 .confirm_enrollment(&user, &factor, &body.code)
                 .await
                 .map_err(engine_error)?;
-            let by = match &record.stage {
-                Stage::Complete { by, .. } => *by,
-                Stage::Pending { .. } => CompletedVia::SecondFactor,
+            let by = match record.stage() {
+                Stage::Complete { by, .. } if *by != CompletedBy::NotRequired => *by,
+                _ => CompletedBy::SecondFactor,
             };
             let reply = Reply::json(
                 200,
@@ -631,15 +585,11 @@ pub async fn handle<S: MfaStore>(
                     factor: FactorView::from(&enrolled.factor),
                 },
             )?;
-            Ok(renewed(
-                reply,
-                record,
-                Stage::Complete {
-                    assurance: enrolled.assurance,
-                    by,
-                    offer_enroll: None,
-                },
-            ))
+            let mut record = record.completed(enrolled.assurance, by);
+            if let Some(revoked_at) = enrolled.sessions_revoked_at {
+                record = record.reissued_after(revoked_at);
+            }
+            Ok(renewed(mfa, reply, record))
         }
         // Every route below needs a complete login.
         _ if record.is_pending() => Err(ApiError::mfa_required()),
@@ -655,14 +605,14 @@ pub async fn handle<S: MfaStore>(
         }
         Call::RemoveFactor(id) => {
             let factor = parse::<FactorId>(&id, "factor id")?;
-            mfa.remove_factor(&user, &factor, &caller(&record))
+            mfa.remove_factor(&user, &factor, &record.caller())
                 .await
                 .map_err(engine_error)?;
             Ok(Reply::empty())
         }
         Call::RecoveryCodes => {
             let codes = mfa
-                .generate_recovery_codes(&user, &caller(&record))
+                .generate_recovery_codes(&user, &record.caller())
                 .await
                 .map_err(engine_error)?;
             Reply::json(
@@ -700,10 +650,10 @@ async fn status<S: MfaStore>(mfa: &Mfa<S>, state: RequestState) -> Result<Reply,
     let Some(record) = state.record else {
         return Reply::json(200, &StatusResponse::anonymous());
     };
-    let body = match &record.stage {
+    let body = match record.stage() {
         Stage::Pending { step } => StatusResponse::pending(step),
         Stage::Complete { by, offer_enroll, .. } => {
-            let s = mfa.status(&record.user).await.map_err(engine_error)?;
+            let s = mfa.status(record.user()).await.map_err(engine_error)?;
             let mut body = StatusResponse::complete(*by, state.fresh);
             body.enroll_offered = offer_enroll.clone();
             body.factors = Some(s.factors.iter().map(FactorView::from).collect());
@@ -728,14 +678,13 @@ async fn verify<S: MfaStore>(
     let mut attempt = Attempt::login(
         target(&body.target)?,
         SecretString::new(body.code),
-        record.audience(),
+        record.audience().clone(),
     );
     if body.trust_device {
         let label = body.device_label.or(user_agent).unwrap_or_default();
         attempt = attempt.trust_device(label);
     }
-    let verified = mfa.verify(&record.user, &attempt).await.map_err(engine_error)?;
-    let (session, set_cookie) = verified_session(mfa, cookie, record, &verified);
+    let verified = mfa.verify(record.user(), &attempt).await.map_err(engine_error)?;
     let mut reply = Reply::json(
         200,
         &VerifiedResponse {
@@ -745,9 +694,12 @@ async fn verify<S: MfaStore>(
             recovery_codes_left: verified.recovery_codes_left,
         },
     )?;
-    reply.session = session;
-    reply.set_cookie = set_cookie;
-    Ok(reply)
+    reply.set_cookie = verified.trust.as_ref().map(|t| cookie.set(t, mfa.now()));
+    Ok(renewed(
+        mfa,
+        reply,
+        record.completed(verified.assurance, CompletedBy::SecondFactor),
+    ))
 }
 
 async fn step_up<S: MfaStore>(
@@ -758,13 +710,13 @@ async fn step_up<S: MfaStore>(
     let attempt = Attempt::login(
         target(&body.target)?,
         SecretString::new(body.code),
-        record.audience(),
+        record.audience().clone(),
     )
     .step_up();
-    let verified = mfa.verify(&record.user, &attempt).await.map_err(engine_error)?;
-    let (by, offer_enroll) = match &record.stage {
-        Stage::Complete { by, offer_enroll, .. } => (*by, offer_enroll.clone()),
-        Stage::Pending { .. } => (CompletedVia::SecondFactor, None),
+    let verified = mfa.verify(record.user(), &attempt).await.map_err(engine_error)?;
+    let by = match record.stage() {
+        Stage::Complete { by, .. } if *by != CompletedBy::NotRequired => *by,
+        _ => CompletedBy::SecondFactor,
     };
     let reply = Reply::json(
         200,
@@ -775,15 +727,7 @@ async fn step_up<S: MfaStore>(
             recovery_codes_left: verified.recovery_codes_left,
         },
     )?;
-    Ok(renewed(
-        reply,
-        record,
-        Stage::Complete {
-            assurance: verified.assurance,
-            by,
-            offer_enroll,
-        },
-    ))
+    Ok(renewed(mfa, reply, record.completed(verified.assurance, by)))
 }
 
 async fn begin_enrollment<S: MfaStore>(
@@ -792,7 +736,7 @@ async fn begin_enrollment<S: MfaStore>(
     request: EnrollRequest,
 ) -> Result<Reply, ApiError> {
     let enrollment = mfa
-        .begin_enrollment(&record.user, request, &caller(record))
+        .begin_enrollment(record.user(), request, &record.caller())
         .await
         .map_err(engine_error)?;
     match &enrollment {

@@ -12,13 +12,15 @@
 mod contract;
 mod flow;
 mod openapi;
+mod session;
 mod settings;
 
 pub use contract::*;
 pub use flow::{
-    Admission, Call, CompleteLogin, LoginOutcome, Refused, Reply, RequestState, SessionChange, admit,
-    begin_login, decode_json, handle, verified_session,
+    Admission, Call, CompleteLogin, Refused, Reply, RequestState, SessionChange, admit, begin_login,
+    decline_enroll_offer, decode_json, handle, login_reply, password_changed,
 };
+pub use session::{PendingStep, SESSION_KEY, SessionRecord, SessionToken, Stage};
 pub use openapi::openapi;
 pub use settings::{
     DEV_TRUST_COOKIE, HttpSettings, Refusal, SessionError, TrustCookie, under_prefix, wants_json,
