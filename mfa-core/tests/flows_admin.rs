@@ -15,10 +15,7 @@ use mfa_core::*;
 const PHONE: &str = "+447700900123";
 
 fn caller(f: &Fx, assurance: Assurance) -> Caller {
-    Caller {
-        audience: f.web.clone(),
-        assurance,
-    }
+    Caller::danger_with(f.web.clone(), assurance)
 }
 
 /// Callers that must not pass a step-up check: password only, a trusted
@@ -26,13 +23,10 @@ fn caller(f: &Fx, assurance: Assurance) -> Caller {
 fn weak_callers(f: &Fx) -> Vec<Caller> {
     vec![
         f.password_only(),
-        caller(f, Assurance::TrustedDevice { at: f.now() }),
+        caller(f, Assurance::danger_trusted_device(f.now())),
         caller(
             f,
-            Assurance::SecondFactor {
-                at: f.now() - 10 * MIN - Duration::from_millis(1),
-                method: FactorKind::Totp,
-            },
+            Assurance::danger_second_factor(f.now() - 10 * MIN - Duration::from_millis(1), FactorKind::Totp),
         ),
     ]
 }
@@ -57,10 +51,7 @@ async fn step_up_is_needed_to_add_a_second_factor() {
     // Exactly 10 minutes old still counts as fresh.
     let ten = caller(
         &f,
-        Assurance::SecondFactor {
-            at: f.now() - 10 * MIN,
-            method: FactorKind::Sms,
-        },
+        Assurance::danger_second_factor(f.now() - 10 * MIN, FactorKind::Sms),
     );
     let _ = f.begin_totp(&u, &ten).await.unwrap();
 }

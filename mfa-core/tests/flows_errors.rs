@@ -293,13 +293,7 @@ async fn every_flow_reports_a_failing_store_as_a_store_error() {
     let f = flaky();
     let u = user("flaky-user");
     let web = Audience::new(Platform::WEB);
-    let fresh = Caller {
-        audience: web.clone(),
-        assurance: Assurance::SecondFactor {
-            at: T0,
-            method: FactorKind::Totp,
-        },
-    };
+    let fresh = Caller::danger_fresh(web.clone(), T0, FactorKind::Totp);
     // Enrol TOTP and SMS while the store works.
     let e = match f
         .mfa

@@ -114,10 +114,13 @@ async fn run_everything() -> Run {
         .unwrap();
     f.mfa.remove_factor(&u, &sms, &f.fresh()).await.unwrap();
     f.mfa.password_changed(&u).await.unwrap();
+    // A session issued after the password change, ended by the cut-off.
+    f.advance(SEC);
+    let issued = f.now();
     f.clock
         .set(Timestamp::parse_rfc3339("2026-05-28T21:00:00Z").unwrap());
     assert_eq!(
-        f.mfa.check_session(&u, T0, &f.web).await.unwrap(),
+        f.mfa.check_session(&u, issued, &f.web).await.unwrap(),
         SessionCheck::RolloutCutoff
     );
     f.mfa.admin_reset(&u, "staff:ann").await.unwrap();
@@ -155,7 +158,7 @@ async fn every_security_item_produces_an_event() {
         assert!(names.contains(&want), "no {want} event in {names:?}");
     }
     let u = user("events-user");
-    assert!(run.f.events.events().iter().all(|e| e.user == u));
+    assert!(run.f.events.events().iter().all(|e| e.user.as_ref() == Some(&u)));
 }
 
 #[tokio::test]
@@ -355,13 +358,7 @@ async fn the_default_tracing_sink_logs_events_without_secrets() {
         .build();
     let u = user("events-tracing");
     let web = Audience::new(Platform::WEB);
-    let fresh = Caller {
-        audience: web.clone(),
-        assurance: Assurance::SecondFactor {
-            at: T0,
-            method: FactorKind::Totp,
-        },
-    };
+    let fresh = Caller::danger_fresh(web.clone(), T0, FactorKind::Totp);
     let mut secrets = vec![PHONE.to_owned()];
     let e = match mfa
         .begin_enrollment(
@@ -441,4 +438,65 @@ async fn the_default_tracing_sink_logs_events_without_secrets() {
     for s in &secrets {
         assert!(!log.contains(s.as_str()), "the log leaks {s:?}:\n{log}");
     }
+}
+
+/// I5: every change that weakens or resets security emits an event: a
+/// policy change, a key rotation, a session revocation, an unlock, a
+/// password change (which also ends sessions and revokes devices), an
+/// admin reset, a first enrolment ending password-only sessions.
+#[tokio::test]
+async fn every_change_that_weakens_or_resets_security_emits_an_event() {
+    let f = fx();
+    let u = user("events-i5");
+    let names = |f: &Fx| -> Vec<&'static str> { f.events.events().iter().map(|e| e.kind.name()).collect() };
+
+    f.mfa.set_policy(Policy::required_from(T0)).unwrap();
+    let e = f.events.events();
+    let last = e.last().unwrap();
+    assert_eq!(last.kind.name(), "policy_changed");
+    assert_eq!(last.user, None, "a policy change is system-wide");
+
+    // A first factor ends earlier password-only sessions, with an event.
+    let issued = f.now();
+    f.advance(SEC);
+    let _t = f.enroll_totp(&u).await;
+    assert!(names(&f).contains(&"sessions_revoked"));
+    assert_eq!(
+        f.mfa.check_session(&u, issued, &f.web).await.unwrap(),
+        SessionCheck::Revoked
+    );
+
+    f.advance(SEC);
+    let before = f.now();
+    f.mfa.revoke_sessions(&u).await.unwrap();
+    assert_eq!(names(&f).last(), Some(&"sessions_revoked"));
+    assert_eq!(
+        f.mfa.check_session(&u, before, &f.web).await.unwrap(),
+        SessionCheck::Revoked
+    );
+
+    f.advance(SEC);
+    f.mfa.admin_unlock(&u, "staff-1").await.unwrap();
+    assert_eq!(names(&f).last(), Some(&"admin_unlock"));
+
+    f.advance(SEC);
+    let issued = f.now();
+    f.advance(SEC);
+    let revoked_at = f.mfa.password_changed(&u).await.unwrap();
+    assert_eq!(revoked_at, f.now());
+    assert_eq!(names(&f).last(), Some(&"password_changed"));
+    assert_eq!(
+        f.mfa.check_session(&u, issued, &f.web).await.unwrap(),
+        SessionCheck::Revoked,
+        "a password change ends the user's sessions"
+    );
+
+    let report = f.mfa.rotate_secrets().await.unwrap();
+    let last = f.events.events().last().cloned().unwrap();
+    assert_eq!(last.kind.name(), "secrets_rotated");
+    assert_eq!(last.user, None);
+    assert_eq!(report.unreadable, 0);
+
+    f.mfa.admin_reset(&u, "staff-1").await.unwrap();
+    assert_eq!(names(&f).last(), Some(&"admin_reset"));
 }

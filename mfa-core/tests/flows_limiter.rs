@@ -445,7 +445,8 @@ async fn a_trusted_device_does_not_bypass_a_lock() {
     assert!(matches!(
         f.mfa.begin_login(&u, &f.login_ctx(Some(&token))).await.unwrap(),
         LoginStep::Complete {
-            by: CompletedBy::TrustedDevice { .. }
+            by: CompletedBy::TrustedDevice,
+            ..
         }
     ));
 }

@@ -506,10 +506,7 @@ async fn a_failing_sender_is_reported_as_a_delivery_error() {
                 label: "Mobile".into(),
                 phone: PHONE.into(),
             },
-            &Caller {
-                audience: Audience::new(Platform::WEB),
-                assurance: Assurance::PasswordOnly,
-            },
+            &Caller::password_only(Audience::new(Platform::WEB)),
         )
         .await
         .unwrap_err();

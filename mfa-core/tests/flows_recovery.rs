@@ -64,13 +64,7 @@ async fn generating_codes_needs_a_fresh_factor_and_an_enrolled_one() {
         .unwrap_err();
     assert!(matches!(err, MfaError::StepUpRequired), "{err:?}");
     // A second factor from more than 10 minutes ago is not fresh.
-    let stale = Caller {
-        audience: f.web.clone(),
-        assurance: Assurance::SecondFactor {
-            at: f.now(),
-            method: FactorKind::Totp,
-        },
-    };
+    let stale = f.fresh();
     f.advance(10 * MIN + SEC);
     let err = f.mfa.generate_recovery_codes(&u, &stale).await.unwrap_err();
     assert!(matches!(err, MfaError::StepUpRequired), "{err:?}");
@@ -170,7 +164,7 @@ async fn using_a_code_notifies_the_user() {
     assert_eq!(used.len(), 1);
     assert_eq!(used[0].kind, EventKind::RecoveryCodeUsed { remaining: 9 });
     assert!(used[0].kind.notifies_user());
-    assert_eq!(used[0].user, u);
+    assert_eq!(used[0].user, Some(u));
 }
 
 #[tokio::test]

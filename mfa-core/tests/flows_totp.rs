@@ -119,12 +119,10 @@ async fn codes_one_step_either_side_are_accepted() {
     let ahead = totp_code(&t.seed, f.now() + STEP);
     let ok = f.verify_totp(&u, &t.id, &ahead).await.unwrap();
     assert_eq!(ok.factor, Some(t.id.clone()));
-    assert_eq!(
-        ok.assurance,
-        Assurance::SecondFactor {
-            at: f.now(),
-            method: FactorKind::Totp
-        }
+    assert!(
+        matches!(ok.assurance, Assurance::SecondFactor { at, method: FactorKind::Totp, .. } if at == f.now()),
+        "{:?}",
+        ok.assurance
     );
 }
 

@@ -26,7 +26,7 @@ async fn login(f: &Fx, u: &UserId, token: &str) -> LoginStep {
 }
 
 fn is_trusted(step: &LoginStep, device: &DeviceId) -> bool {
-    matches!(step, LoginStep::Complete { by: CompletedBy::TrustedDevice { device: d } } if d == device)
+    matches!(step, LoginStep::Complete { by: CompletedBy::TrustedDevice, device: Some(d), .. } if d == device)
 }
 
 #[tokio::test]
@@ -66,14 +66,16 @@ async fn a_trusted_device_skips_the_second_factor_and_is_recorded() {
 async fn a_trusted_device_login_is_never_fresh_for_step_up() {
     let f = fx();
     let u = user("trust-weak");
-    let _t = f.enroll_totp(&u).await;
-    let weak = Assurance::TrustedDevice { at: f.now() };
+    let t = f.enroll_totp(&u).await;
+    let issued = trusted_login(&f, &u, &t, "Laptop").await;
+    f.advance(MIN);
+    let LoginStep::Complete { assurance: weak, .. } = login(&f, &u, issued.token.expose()).await else {
+        panic!("the trusted device should complete the login");
+    };
+    assert!(matches!(weak, Assurance::TrustedDevice { .. }));
     assert!(!f.mfa.is_fresh(&weak));
     assert!(!f.mfa.is_fresh(&Assurance::PasswordOnly));
-    let caller = Caller {
-        audience: f.web.clone(),
-        assurance: weak,
-    };
+    let caller = Caller::danger_with(f.web.clone(), weak);
     let err = f.begin_totp(&u, &caller).await.unwrap_err();
     assert!(matches!(err, MfaError::StepUpRequired), "{err:?}");
     let err = f.mfa.generate_recovery_codes(&u, &caller).await.unwrap_err();
@@ -366,4 +368,31 @@ async fn the_token_is_stored_only_as_a_keyed_hash() {
     assert_eq!(record.id, issued.device);
     assert_eq!(record.user, u);
     assert!(!format!("{record:?}").contains(token));
+}
+
+/// Shortening `trust_for` in the policy shortens devices already trusted:
+/// a device's expiry is capped by its cohort's current setting.
+#[tokio::test]
+async fn shortening_trust_for_in_the_policy_shortens_existing_devices() {
+    let f = fx();
+    let u = user("trust-shortened");
+    let t = f.enroll_totp(&u).await;
+    let issued = trusted_login(&f, &u, &t, "Laptop").await;
+    let trusted_at = f.now();
+    f.clock.set(trusted_at + 10 * DAY);
+    assert!(is_trusted(&login(&f, &u, issued.token.expose()).await, &issued.device));
+    f.mfa
+        .set_policy(Policy::from_toml("[defaults]\ntrust_for = \"7d\"").unwrap())
+        .unwrap();
+    let step = login(&f, &u, issued.token.expose()).await;
+    assert!(
+        matches!(step, LoginStep::ChooseFactor { .. }),
+        "10 days old, the policy now trusts for 7: {step:?}"
+    );
+    // Lengthening it again never extends a device past its own expiry.
+    f.mfa
+        .set_policy(Policy::from_toml("[defaults]\ntrust_for = \"365d\"").unwrap())
+        .unwrap();
+    f.clock.set(issued.expires_at);
+    assert!(!is_trusted(&login(&f, &u, issued.token.expose()).await, &issued.device));
 }

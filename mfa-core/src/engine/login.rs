@@ -49,10 +49,16 @@ impl<S: MfaStore> Mfa<S> {
                     .await?
             {
                 self.store.touch_device(user, &device, now).await?;
-                self.emit(user, EventKind::TrustedDeviceUsed { device });
+                self.emit(
+                    user,
+                    EventKind::TrustedDeviceUsed {
+                        device: device.clone(),
+                    },
+                );
                 return Ok(LoginStep::Complete {
                     by: CompletedBy::TrustedDevice,
                     assurance: Assurance::trusted_device(now),
+                    device: Some(device),
                 });
             }
             return Ok(LoginStep::ChooseFactor {
@@ -78,6 +84,7 @@ impl<S: MfaStore> Mfa<S> {
             Requirement::NotRequired => LoginStep::Complete {
                 by: CompletedBy::NotRequired,
                 assurance: Assurance::PasswordOnly,
+                device: None,
             },
         })
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::factor::{FactorKind, FactorSummary, Purpose};
-use crate::ids::{ChallengeId, FactorId};
+use crate::ids::{ChallengeId, DeviceId, FactorId};
 use crate::oob::CodeSent;
 use crate::policy::Audience;
 use crate::secret::SecretString;
@@ -75,6 +75,20 @@ impl Assurance {
         Assurance::SecondFactor { at, method }
     }
 
+    /// **Danger, tests only** (feature `danger-test-helpers`): a
+    /// trusted-device assurance made without a device.
+    #[cfg(feature = "danger-test-helpers")]
+    pub fn danger_trusted_device(at: Timestamp) -> Self {
+        Assurance::trusted_device(at)
+    }
+
+    /// **Danger, tests only** (feature `danger-test-helpers`): a
+    /// second-factor assurance made without a verification.
+    #[cfg(feature = "danger-test-helpers")]
+    pub fn danger_second_factor(at: Timestamp, method: FactorKind) -> Self {
+        Assurance::second_factor(at, method)
+    }
+
     /// Whether a second factor (or a trusted device standing in for one)
     /// was shown.
     pub fn is_multi_factor(&self) -> bool {
@@ -117,6 +131,23 @@ impl Caller {
     pub(crate) fn new(audience: Audience, assurance: Assurance) -> Self {
         Caller { audience, assurance }
     }
+
+    /// **Danger, tests only** (feature `danger-test-helpers`, never in a
+    /// deployed build): a caller with a second factor verified at `at`,
+    /// made without verifying anything. It exists so that unit tests of
+    /// step-up rules need not run a verification first; nothing in the
+    /// library or its adapters enables the feature.
+    #[cfg(feature = "danger-test-helpers")]
+    pub fn danger_fresh(audience: Audience, at: Timestamp, method: FactorKind) -> Self {
+        Caller::new(audience, Assurance::second_factor(at, method))
+    }
+
+    /// **Danger, tests only** (feature `danger-test-helpers`): a caller with
+    /// an assurance the engine gave elsewhere (e.g. a trusted-device login's).
+    #[cfg(feature = "danger-test-helpers")]
+    pub fn danger_with(audience: Audience, assurance: Assurance) -> Self {
+        Caller::new(audience, assurance)
+    }
 }
 
 /// How a login became complete.
@@ -158,6 +189,8 @@ pub enum LoginStep {
         by: CompletedBy,
         /// The assurance to record (a trusted device, or password only).
         assurance: Assurance,
+        /// The trusted device that completed it, if one did.
+        device: Option<DeviceId>,
     },
     /// Ask for a second factor: one of these, or a recovery code.
     ChooseFactor {

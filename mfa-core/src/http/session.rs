@@ -135,7 +135,7 @@ impl SessionRecord {
             });
         }
         let stage = match step {
-            LoginStep::Complete { by, assurance } => Stage::Complete {
+            LoginStep::Complete { by, assurance, .. } => Stage::Complete {
                 assurance: *assurance,
                 by: *by,
                 offer_enroll: None,

@@ -131,21 +131,12 @@ impl Fx {
 
     /// A caller on the web with a second factor verified right now.
     pub fn fresh(&self) -> Caller {
-        Caller {
-            audience: self.web.clone(),
-            assurance: Assurance::SecondFactor {
-                at: self.now(),
-                method: FactorKind::Totp,
-            },
-        }
+        Caller::danger_fresh(self.web.clone(), self.now(), FactorKind::Totp)
     }
 
     /// A caller on the web that only passed the password.
     pub fn password_only(&self) -> Caller {
-        Caller {
-            audience: self.web.clone(),
-            assurance: Assurance::PasswordOnly,
-        }
+        Caller::password_only(self.web.clone())
     }
 
     /// Starts a TOTP enrolment (no confirmation).
