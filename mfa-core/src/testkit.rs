@@ -180,7 +180,7 @@ checks! {
         assert!(s.factors(&other).await.unwrap().is_empty());
         assert!(!s.rename_factor(&other, &totp.id, "x").await.unwrap());
         assert!(!s.delete_factor(&other, &totp.id, T0).await.unwrap());
-        assert!(!s.activate_factor(&other, &totp.id, T0).await.unwrap());
+        assert!(!s.activate_factor(&other, &totp.id, T0, false).await.unwrap());
     }
 
     /// Activation happens once and clears `reenroll_required`.
@@ -191,8 +191,8 @@ checks! {
         let f = factor(&u, FactorKind::Totp);
         s.insert_factor(&f).await.unwrap();
         let at = T0 + Duration::from_secs(5);
-        assert!(s.activate_factor(&u, &f.id, at).await.unwrap());
-        assert!(!s.activate_factor(&u, &f.id, at).await.unwrap(), "activated twice");
+        assert!(s.activate_factor(&u, &f.id, at, true).await.unwrap());
+        assert!(!s.activate_factor(&u, &f.id, at, true).await.unwrap(), "activated twice");
         let got = s.factor(&u, &f.id).await.unwrap().unwrap();
         assert_eq!(got.state, FactorState::Active);
         assert_eq!(got.confirmed_at, Some(at));

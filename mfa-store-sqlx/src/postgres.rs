@@ -389,6 +389,8 @@ impl_store! { PgStore, Postgres;
              used AS ( \
                UPDATE mfa_challenges SET used_at = $3 \
                WHERE user_id = $1 AND id = $2 AND used_at IS NULL AND (SELECT count(*) FROM lk) >= 0 \
+                 AND EXISTS (SELECT 1 FROM mfa_factors f \
+                             WHERE f.user_id = $1 AND f.id = mfa_challenges.factor_id) \
                RETURNING 1 AS ok \
              ), \
              clr AS ( \

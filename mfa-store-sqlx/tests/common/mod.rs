@@ -488,7 +488,7 @@ pub async fn write_everything<S: MfaStore>(s: &S) -> Written {
     let mut f = factor(&u, FactorKind::Sms);
     f.last_step = Some(u64::from(u32::MAX) + 1);
     s.insert_factor(&f).await.unwrap();
-    assert!(s.activate_factor(&u, &f.id, T0).await.unwrap());
+    assert!(s.activate_factor(&u, &f.id, T0, true).await.unwrap());
     let d = device(&u, 0);
     s.insert_device(&d).await.unwrap();
     let r = recovery(&u);
