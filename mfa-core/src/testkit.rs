@@ -139,8 +139,24 @@ macro_rules! checks {
 
         /// Generates one `#[tokio::test]` per conformance check, each on a
         /// fresh store from `$fresh` (an async fn or closure returning one).
+        ///
+        /// `store_conformance_tests!(optional fresh)`: `fresh` returns an
+        /// `Option` of a store, and `None` (a database the caller explicitly
+        /// chose not to test, having said so loudly) makes each check
+        /// return without running.
         #[macro_export]
         macro_rules! store_conformance_tests {
+            (optional $fresh:expr) => {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        let Some(store) = ($fresh)().await else {
+                            return;
+                        };
+                        $crate::testkit::$name(store).await;
+                    }
+                )*
+            };
             ($fresh:expr) => {
                 $(
                     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
