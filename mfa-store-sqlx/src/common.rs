@@ -270,7 +270,8 @@ macro_rules! recovery_cols {
 /// given as `$($own)*`.
 ///
 /// The backend type must provide `fn sql(&'static str) -> Cow<str>`,
-/// `const ENSURE_USER`, `async fn begin_user(&self, &UserId)` (a transaction
+/// `const ENSURE_USER`, `const FOR_UPDATE` (the row-lock suffix of a
+/// `SELECT`, empty where the whole database is locked), `async fn begin_user(&self, &UserId)` (a transaction
 /// in which the user's row exists and is locked) and `async fn
 /// begin_send(&self, &UserId, &KeyedHash)` (the same, with the destination's
 /// send lock held too).
@@ -534,10 +535,17 @@ macro_rules! impl_store {
                 use $crate::common::*;
                 let now = challenge.created_at;
                 let mut tx = self.begin_user(&challenge.user).await?;
-                let live = sqlx::query(&Self::sql(
-                    "SELECT attempts, created_at, expires_at FROM mfa_challenges \
-                     WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
-                     ORDER BY created_at DESC LIMIT 1",
+                // Row-locked (where the backend has row locks): an attempt
+                // counted on the live challenge meanwhile is either seen
+                // here and carried over, or finds the challenge gone.
+                let live = sqlx::query(&format!(
+                    "{}{}",
+                    Self::sql(
+                        "SELECT attempts, created_at, expires_at FROM mfa_challenges \
+                         WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
+                         ORDER BY created_at DESC LIMIT 1",
+                    ),
+                    Self::FOR_UPDATE
                 ))
                 .bind(challenge.user.as_str())
                 .bind(challenge.purpose.as_str())

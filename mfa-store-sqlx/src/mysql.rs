@@ -70,6 +70,9 @@ impl MySqlStore {
         migrator.run(&self.pool).await.map_err(migrate_error)
     }
 
+    /// Row-lock suffix for a `SELECT` in a transaction.
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
     const ENSURE_USER: &'static str = "INSERT IGNORE INTO mfa_users (user_id) VALUES (?)";
 
     fn sql(s: &'static str) -> Cow<'static, str> {

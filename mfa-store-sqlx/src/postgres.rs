@@ -95,6 +95,9 @@ impl PgStore {
         migrator.run(&self.pool).await.map_err(migrate_error)
     }
 
+    /// Row-lock suffix for a `SELECT` in a transaction.
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
     const ENSURE_USER: &'static str =
         "INSERT INTO mfa_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING";
 
