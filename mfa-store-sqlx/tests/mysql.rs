@@ -196,3 +196,27 @@ async fn failed_transactions_change_nothing() {
     require_database!();
     common::failed_transactions_change_nothing(&fresh().await.unwrap()).await;
 }
+
+/// Engine-level races (a real `Mfa` over this store): one TOTP code, one
+/// SMS code, several first enrolments; one winner, and what each loser got.
+mod engine_races {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_totp_verifications_have_one_winner() {
+        require_database!();
+        common::engine::totp_verify_race(fresh().await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sms_verifications_have_one_winner() {
+        require_database!();
+        common::engine::sms_verify_race(fresh().await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_enrolments_confirm_one_factor() {
+        require_database!();
+        common::engine::first_enrolment_race(fresh().await.unwrap()).await;
+    }
+}

@@ -102,3 +102,24 @@ async fn bad_databases_are_errors_not_panics() {
 async fn failed_transactions_change_nothing() {
     common::failed_transactions_change_nothing(&fresh().await).await;
 }
+
+/// Engine-level races (a real `Mfa` over this store): one TOTP code, one
+/// SMS code, several first enrolments; one winner, and what each loser got.
+mod engine_races {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_totp_verifications_have_one_winner() {
+        common::engine::totp_verify_race(fresh().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sms_verifications_have_one_winner() {
+        common::engine::sms_verify_race(fresh().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_enrolments_confirm_one_factor() {
+        common::engine::first_enrolment_race(fresh().await).await;
+    }
+}
