@@ -594,7 +594,7 @@ checks! {
             let (u, fid) = (u2.clone(), fid.clone());
             let i = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async move {
-                if i % 4 == 0 {
+                if i.is_multiple_of(4) {
                     // A resend (gap 0: always due).
                     let c = challenge(&u, &fid, Purpose::Login, T0);
                     match s.replace_challenge(&c, Duration::ZERO, MAX).await.unwrap() {

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod engine;
+pub mod rules_sql;
 
 use std::io::Write;
 use std::sync::Arc;
