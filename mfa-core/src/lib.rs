@@ -16,6 +16,7 @@ pub mod limiter;
 pub mod oob;
 pub mod policy;
 pub mod recovery;
+pub mod rules;
 pub mod secret;
 pub mod store;
 #[cfg(feature = "testkit")]

@@ -139,8 +139,24 @@ macro_rules! checks {
 
         /// Generates one `#[tokio::test]` per conformance check, each on a
         /// fresh store from `$fresh` (an async fn or closure returning one).
+        ///
+        /// `store_conformance_tests!(optional fresh)`: `fresh` returns an
+        /// `Option` of a store, and `None` (a database the caller explicitly
+        /// chose not to test, having said so loudly) makes each check
+        /// return without running.
         #[macro_export]
         macro_rules! store_conformance_tests {
+            (optional $fresh:expr) => {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        let Some(store) = ($fresh)().await else {
+                            return;
+                        };
+                        $crate::testkit::$name(store).await;
+                    }
+                )*
+            };
             ($fresh:expr) => {
                 $(
                     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -180,7 +196,7 @@ checks! {
         assert!(s.factors(&other).await.unwrap().is_empty());
         assert!(!s.rename_factor(&other, &totp.id, "x").await.unwrap());
         assert!(!s.delete_factor(&other, &totp.id, T0).await.unwrap());
-        assert!(!s.activate_factor(&other, &totp.id, T0).await.unwrap());
+        assert!(!s.activate_factor(&other, &totp.id, T0, false).await.unwrap());
     }
 
     /// Activation happens once and clears `reenroll_required`.
@@ -191,8 +207,8 @@ checks! {
         let f = factor(&u, FactorKind::Totp);
         s.insert_factor(&f).await.unwrap();
         let at = T0 + Duration::from_secs(5);
-        assert!(s.activate_factor(&u, &f.id, at).await.unwrap());
-        assert!(!s.activate_factor(&u, &f.id, at).await.unwrap(), "activated twice");
+        assert!(s.activate_factor(&u, &f.id, at, true).await.unwrap());
+        assert!(!s.activate_factor(&u, &f.id, at, true).await.unwrap(), "activated twice");
         let got = s.factor(&u, &f.id).await.unwrap().unwrap();
         assert_eq!(got.state, FactorState::Active);
         assert_eq!(got.confirmed_at, Some(at));
@@ -560,6 +576,151 @@ checks! {
         })
         .await;
         assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+    }
+
+    /// Resends racing wrong guesses never let the user's challenges take
+    /// more attempts, in all, than the cap: the count a resend carries over
+    /// is the one the guesses left, never a stale one.
+    async fn resend_racing_guesses_never_exceeds_the_attempt_cap(s) {
+        const MAX: u32 = 5;
+        let u = user("a");
+        let f = factor(&u, FactorKind::Sms);
+        s.insert_factor(&f).await.unwrap();
+        let first = challenge(&u, &f.id, Purpose::Login, T0);
+        assert_eq!(s.replace_challenge(&first, Duration::ZERO, MAX).await.unwrap(), ReplaceOutcome::Replaced { attempts: 0 });
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (u2, fid) = (u.clone(), f.id.clone());
+        let got = race(&s, move |s| {
+            let (u, fid) = (u2.clone(), fid.clone());
+            let i = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if i.is_multiple_of(4) {
+                    // A resend (gap 0: always due).
+                    let c = challenge(&u, &fid, Purpose::Login, T0);
+                    match s.replace_challenge(&c, Duration::ZERO, MAX).await.unwrap() {
+                        ReplaceOutcome::Replaced { attempts } => assert!(attempts < MAX, "resend over an exhausted code"),
+                        ReplaceOutcome::Exhausted { .. } => {}
+                        other => panic!("gap 0 refused: {other:?}"),
+                    }
+                    None
+                } else {
+                    // A wrong guess at whatever code is live.
+                    let live = s.live_challenge(&u, Purpose::Login, T0).await.unwrap()?;
+                    match s.take_attempt(&u, &live.id, T0, MAX).await.unwrap() {
+                        AttemptOutcome::Counted(c) => Some(c.attempts),
+                        _ => None,
+                    }
+                }
+            }
+        })
+        .await;
+        let counted: Vec<u32> = got.into_iter().flatten().collect();
+        assert!(
+            counted.len() <= MAX as usize,
+            "{} attempts counted across resends with a cap of {MAX}: {counted:?}",
+            counted.len()
+        );
+        let mut sorted = counted.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), counted.len(), "one attempt number handed out twice: {counted:?}");
+        if let Some(live) = s.live_challenge(&u, Purpose::Login, T0).await.unwrap() {
+            assert!(live.attempts <= MAX);
+        }
+    }
+
+    /// Many concurrent confirmations of first enrolments (each begun without
+    /// step-up) leave exactly one active factor; a step-up enrolment is not
+    /// held back by it.
+    async fn concurrent_first_enrolments_leave_one_active_factor(s) {
+        let u = user("a");
+        let pending: Vec<FactorRecord> = (0..RACERS).map(|_| factor(&u, FactorKind::Totp)).collect();
+        for f in &pending {
+            s.insert_factor(f).await.unwrap();
+        }
+        let ids = Arc::new(std::sync::Mutex::new(pending.iter().map(|f| f.id.clone()).collect::<Vec<_>>()));
+        let u2 = u.clone();
+        let wins = race(&s, move |s| {
+            let u = u2.clone();
+            let id = ids.lock().unwrap().pop().unwrap();
+            async move { s.activate_factor(&u, &id, T0, true).await.unwrap() }
+        })
+        .await;
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "first enrolments activated more than once");
+        let active = s.factors(&u).await.unwrap().into_iter().filter(FactorRecord::is_active).count();
+        assert_eq!(active, 1, "more than one factor active without step-up");
+        // Begun with step-up: activates next to the active one.
+        let more = factor(&u, FactorKind::Sms);
+        s.insert_factor(&more).await.unwrap();
+        assert!(!s.activate_factor(&u, &more.id, T0, true).await.unwrap(), "first enrolment over an active factor");
+        assert!(s.activate_factor(&u, &more.id, T0, false).await.unwrap(), "step-up enrolment refused");
+    }
+
+    /// An admin reset racing verifications (code guesses and uses, TOTP
+    /// steps, recovery codes, resends) leaves nothing usable: no factor, no
+    /// challenge that can be completed, no recovery code, no live device.
+    async fn reset_racing_verification_leaves_nothing_usable(s) {
+        let u = user("a");
+        let mut sms = factor(&u, FactorKind::Sms);
+        sms.state = FactorState::Active;
+        let mut totp = factor(&u, FactorKind::Totp);
+        totp.state = FactorState::Active;
+        s.insert_factor(&sms).await.unwrap();
+        s.insert_factor(&totp).await.unwrap();
+        let c = challenge(&u, &sms.id, Purpose::Login, T0);
+        let _ = s.replace_challenge(&c, Duration::ZERO, 1000).await.unwrap();
+        let d = device(&u, 0);
+        s.insert_device(&d).await.unwrap();
+        let codes: Vec<RecoveryRecord> = (0..RACERS).map(|_| recovery(&u)).collect();
+        s.replace_recovery_codes(&u, &codes).await.unwrap();
+        let before = s.user_state(&u).await.unwrap().epoch;
+        let rules = LockoutRules { free_failures: 100_000, hard_stop: 100_000, ..LockoutRules::default() };
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let codes = Arc::new(codes);
+        let (u2, sid, tid, cid, did) = (u.clone(), sms.id.clone(), totp.id.clone(), c.id.clone(), d.id.clone());
+        let _ = race(&s, move |s| {
+            let (u, sid, tid, cid, codes, did) =
+                (u2.clone(), sid.clone(), tid.clone(), cid.clone(), codes.clone(), did.clone());
+            let i = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                match i % 5 {
+                    _ if i == RACERS / 2 => s.reset_user(&u, T0).await.unwrap(),
+                    0 => {
+                        let (gate, outcome) = s.reserve_and_take_attempt(&u, &cid, T0, 1000, &rules).await.unwrap();
+                        if matches!((gate, outcome), (Gate::Open { .. }, Some(AttemptOutcome::Counted(_)))) {
+                            let _ = s.complete_challenge(&u, &cid, &sid, T0).await.unwrap();
+                        }
+                    }
+                    1 => {
+                        let _ = s.accept_totp_step(&u, &tid, i as u64, T0).await.unwrap();
+                    }
+                    2 => {
+                        let _ = s.use_recovery_code(&u, &codes[i].id, T0).await.unwrap();
+                    }
+                    3 => {
+                        let fresh = challenge(&u, &sid, Purpose::Login, T0);
+                        let _ = s.replace_challenge(&fresh, Duration::ZERO, 1000).await.unwrap();
+                    }
+                    _ => {
+                        let _ = s.touch_device(&u, &did, T0).await;
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(s.factors(&u).await.unwrap().is_empty(), "a factor survived the reset");
+        assert!(!s.accept_totp_step(&u, &totp.id, 1 << 40, T0).await.unwrap(), "old TOTP factor usable after reset");
+        if let Some(left) = s.live_challenge(&u, Purpose::Login, T0).await.unwrap() {
+            assert!(!s.complete_challenge(&u, &left.id, &left.factor, T0).await.unwrap(), "a challenge is usable after reset");
+        }
+        assert!(!s.complete_challenge(&u, &c.id, &sms.id, T0).await.unwrap(), "old challenge usable after reset");
+        assert_eq!(s.recovery_codes_remaining(&u).await.unwrap(), 0, "recovery codes survived the reset");
+        assert!(s.devices(&u, T0).await.unwrap().is_empty());
+        let trusted = s.device_by_token(&d.token_hash).await.unwrap();
+        assert!(trusted.is_none_or(|d| d.revoked_at.is_some()), "device usable after reset");
+        let st = s.user_state(&u).await.unwrap();
+        assert!(st.reenroll_required);
+        assert!(st.epoch > before);
     }
 
     /// A reset removes everything and demands re-enrolment.

@@ -75,9 +75,15 @@ impl MfaStore for FlakyStore {
         self.inner.factors(user).await
     }
 
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool> {
+    async fn activate_factor(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        now: Timestamp,
+        first: bool,
+    ) -> StoreResult<bool> {
         self.check()?;
-        self.inner.activate_factor(user, id, now).await
+        self.inner.activate_factor(user, id, now, first).await
     }
 
     async fn rename_factor(&self, user: &UserId, id: &FactorId, label: &str) -> StoreResult<bool> {

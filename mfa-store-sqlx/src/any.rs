@@ -175,8 +175,14 @@ impl MfaStore for SqlxStore {
     async fn factors(&self, user: &UserId) -> StoreResult<Vec<FactorRecord>> {
         dispatch!(self, s => s.factors(user).await)
     }
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool> {
-        dispatch!(self, s => s.activate_factor(user, id, now).await)
+    async fn activate_factor(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        now: Timestamp,
+        first: bool,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.activate_factor(user, id, now, first).await)
     }
     async fn rename_factor(&self, user: &UserId, id: &FactorId, label: &str) -> StoreResult<bool> {
         dispatch!(self, s => s.rename_factor(user, id, label).await)

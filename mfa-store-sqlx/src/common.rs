@@ -5,6 +5,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
+use mfa_core::rules;
 use mfa_core::store::StoreResult;
 use mfa_core::{FactorKind, FactorState, Gate, KeyedHash, LockoutRules, Purpose, StoreError, Timestamp};
 
@@ -170,6 +171,8 @@ pub(crate) struct LockMath {
     pub max: i64,
     pub ksat: i64,
     pub hard: i64,
+    /// The rules themselves, for the decisions made in Rust.
+    pub rules: LockoutRules,
 }
 
 impl LockMath {
@@ -190,6 +193,7 @@ impl LockMath {
             max,
             ksat,
             hard: i64::from(rules.hard_stop),
+            rules: *rules,
         }
     }
 
@@ -209,36 +213,19 @@ impl LockMath {
     }
 
     /// Why an attempt was refused, from the account row, or `None` when
-    /// the row says it should not have been (a race: look again).
+    /// the row says it should not have been (a race: look again). The rule
+    /// is [`rules::lockout_refusal`].
     pub(crate) fn refusal(&self, failures: i64, locked_until: Option<i64>) -> Option<Gate> {
-        if failures >= self.hard {
-            return Some(Gate::Locked { until: None });
-        }
-        match locked_until {
-            Some(until) if self.now < until => Some(Gate::Locked {
-                until: Some(ts(until)),
-            }),
-            _ => None,
-        }
-    }
-
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-    /// The gate for a state read under lock (MySQL): `Ok(new failures,
-    /// new locked_until)` to write, or the refusal.
-    pub(crate) fn decide(
-        &self,
-        failures: i64,
-        locked_until: Option<i64>,
-    ) -> Result<(i64, Option<i64>), Gate> {
-        if let Some(gate) = self.refusal(failures, locked_until) {
-            return Err(gate);
-        }
-        let n = failures + 1;
-        Ok((n, self.locked_until(n)))
+        // A count past u32 is past any hard stop.
+        let failures = u32::try_from(failures.max(0)).unwrap_or(u32::MAX);
+        rules::lockout_refusal(failures, locked_until.map(ts), ts(self.now), &self.rules)
     }
 }
 
-/// Why `take_attempt` did not count, from the row as seen (`None`: no row).
+/// Why `take_attempt` did not count, from the row as seen (`None`: no row;
+/// else used_at, attempts, expires_at). The rule is [`rules::attempt`]; a
+/// row that it says should have been counted lost a race to a concurrent
+/// use or attempt: closed.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn attempt_refusal(
     row: Option<(Option<i64>, i64, i64)>,
@@ -246,14 +233,13 @@ pub(crate) fn attempt_refusal(
     max_attempts: u32,
 ) -> mfa_core::store::AttemptOutcome {
     use mfa_core::store::AttemptOutcome;
-    match row {
-        None => AttemptOutcome::NotFound,
-        Some((used_at, attempts, _)) if used_at.is_some() || attempts >= i64::from(max_attempts) => {
-            AttemptOutcome::Closed
-        }
-        Some((_, _, expires_at)) if now >= expires_at => AttemptOutcome::Expired,
-        // Lost a race to a concurrent use or attempt.
-        Some(_) => AttemptOutcome::Closed,
+    let Some((used_at, attempts, expires_at)) = row else {
+        return AttemptOutcome::NotFound;
+    };
+    let attempts = u32::try_from(attempts.max(0)).unwrap_or(u32::MAX);
+    match rules::attempt(used_at.is_some(), attempts, ts(expires_at), ts(now), max_attempts) {
+        rules::AttemptRule::Expired => AttemptOutcome::Expired,
+        rules::AttemptRule::Closed | rules::AttemptRule::Count => AttemptOutcome::Closed,
     }
 }
 
@@ -284,7 +270,8 @@ macro_rules! recovery_cols {
 /// given as `$($own)*`.
 ///
 /// The backend type must provide `fn sql(&'static str) -> Cow<str>`,
-/// `const ENSURE_USER`, `async fn begin_user(&self, &UserId)` (a transaction
+/// `const ENSURE_USER`, `const FOR_UPDATE` (the row-lock suffix of a
+/// `SELECT`, empty where the whole database is locked), `async fn begin_user(&self, &UserId)` (a transaction
 /// in which the user's row exists and is locked) and `async fn
 /// begin_send(&self, &UserId, &KeyedHash)` (the same, with the destination's
 /// send lock held too).
@@ -466,9 +453,30 @@ macro_rules! impl_store {
                 tx.commit().await.db()
             }
 
-            async fn activate_factor_tx(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool> {
+            async fn activate_factor_tx(
+                &self,
+                user: &UserId,
+                id: &FactorId,
+                now: Timestamp,
+                first: bool,
+            ) -> StoreResult<bool> {
                 use $crate::common::*;
                 let mut tx = self.begin_user(user).await?;
+                // Under the user's row lock, which every activation takes:
+                // no other activation can slip in between this count and
+                // the update.
+                let row = sqlx::query(&Self::sql(
+                    "SELECT COUNT(*) AS n FROM mfa_factors WHERE user_id = $1 AND state = 'active' AND id <> $2",
+                ))
+                .bind(user.as_str())
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .db()?;
+                if !mfa_core::rules::may_activate(first, Self::int(&row, "n")? > 0) {
+                    tx.rollback().await.db()?;
+                    return Ok(false);
+                }
                 let n = sqlx::query(&Self::sql(
                     "UPDATE mfa_factors SET state = 'active', confirmed_at = $1 \
                      WHERE user_id = $2 AND id = $3 AND state = 'pending'",
@@ -527,10 +535,17 @@ macro_rules! impl_store {
                 use $crate::common::*;
                 let now = challenge.created_at;
                 let mut tx = self.begin_user(&challenge.user).await?;
-                let live = sqlx::query(&Self::sql(
-                    "SELECT attempts, created_at, expires_at FROM mfa_challenges \
-                     WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
-                     ORDER BY created_at DESC LIMIT 1",
+                // Row-locked (where the backend has row locks): an attempt
+                // counted on the live challenge meanwhile is either seen
+                // here and carried over, or finds the challenge gone.
+                let live = sqlx::query(&format!(
+                    "{}{}",
+                    Self::sql(
+                        "SELECT attempts, created_at, expires_at FROM mfa_challenges \
+                         WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
+                         ORDER BY created_at DESC LIMIT 1",
+                    ),
+                    Self::FOR_UPDATE
                 ))
                 .bind(challenge.user.as_str())
                 .bind(challenge.purpose.as_str())
@@ -538,25 +553,19 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await
                 .db()?;
-                let mut attempts = 0u32;
-                if let Some(row) = live {
-                    let created = ts(Self::int(&row, "created_at")?);
-                    let ready_at = created + resend_gap;
-                    if now < ready_at {
-                        tx.rollback().await.db()?;
-                        return Ok(ReplaceOutcome::TooSoon {
-                            retry_after: ready_at.saturating_since(now),
-                        });
-                    }
-                    let used = to_u32(Self::int(&row, "attempts")?, "attempts")?;
-                    if used >= max_attempts {
-                        tx.rollback().await.db()?;
-                        return Ok(ReplaceOutcome::Exhausted {
-                            until: ts(Self::int(&row, "expires_at")?),
-                        });
-                    }
-                    attempts = used;
-                }
+                let live = match live {
+                    Some(row) => Some(mfa_core::rules::LiveChallenge {
+                        attempts: to_u32(Self::int(&row, "attempts")?, "attempts")?,
+                        created_at: ts(Self::int(&row, "created_at")?),
+                        expires_at: ts(Self::int(&row, "expires_at")?),
+                    }),
+                    None => None,
+                };
+                let outcome = mfa_core::rules::resend(live, now, resend_gap, max_attempts);
+                let ReplaceOutcome::Replaced { attempts } = outcome else {
+                    tx.rollback().await.db()?;
+                    return Ok(outcome);
+                };
                 sqlx::query(&Self::sql("DELETE FROM mfa_challenges WHERE user_id = $1 AND purpose = $2"))
                     .bind(challenge.user.as_str())
                     .bind(challenge.purpose.as_str())
@@ -582,7 +591,7 @@ macro_rules! impl_store {
                 .await
                 .unique("challenge id")?;
                 tx.commit().await.db()?;
-                Ok(ReplaceOutcome::Replaced { attempts })
+                Ok(outcome)
             }
 
             async fn record_send_tx(
@@ -593,8 +602,7 @@ macro_rules! impl_store {
                 rules: &SendRules,
             ) -> StoreResult<SendDecision> {
                 use $crate::common::*;
-                let since = ms(now - rules.window);
-                let window = dur_ms(rules.window);
+                let since = ms(mfa_core::rules::send_window_start(now, rules));
                 let dest = &destination.as_bytes()[..];
                 let mut tx = self.begin_send(user, destination).await?;
                 let by_user = sqlx::query(&Self::sql(
@@ -613,21 +621,16 @@ macro_rules! impl_store {
                 .fetch_one(&mut *tx)
                 .await
                 .db()?;
-                let refused = |row: &<$db as sqlx::Database>::Row, cap: u32| -> StoreResult<Option<Duration>> {
-                    let n = Self::int(row, "n")?;
-                    if n < i64::from(cap) {
-                        return Ok(None);
-                    }
-                    let oldest = Self::opt_int(row, "oldest")?.unwrap_or(ms(now));
-                    Ok(Some(ts(oldest.saturating_add(window)).saturating_since(now)))
+                let count = |row: &<$db as sqlx::Database>::Row| -> StoreResult<mfa_core::rules::SendCount> {
+                    Ok(mfa_core::rules::SendCount {
+                        count: to_u64(Self::int(row, "n")?, "count")?,
+                        oldest: Self::opt_int(row, "oldest")?.map(ts),
+                    })
                 };
-                let refusal = refused(&by_user, rules.per_account)?
-                    .into_iter()
-                    .chain(refused(&by_dest, rules.per_destination)?)
-                    .max();
-                if let Some(retry_after) = refusal {
+                let decision = mfa_core::rules::send(count(&by_user)?, count(&by_dest)?, now, rules);
+                if decision != SendDecision::Allowed {
                     tx.rollback().await.db()?;
-                    return Ok(SendDecision::Refused { retry_after });
+                    return Ok(decision);
                 }
                 // Keep the table small: this user's sends that left the window.
                 sqlx::query(&Self::sql("DELETE FROM mfa_sends WHERE user_id = $1 AND sent_at <= $2"))
@@ -766,8 +769,14 @@ macro_rules! impl_store {
                 rows.iter().map(Self::factor_row).collect()
             }
 
-            async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool> {
-                retry!(self.activate_factor_tx(user, id, now).await)
+            async fn activate_factor(
+                &self,
+                user: &UserId,
+                id: &FactorId,
+                now: Timestamp,
+                first: bool,
+            ) -> StoreResult<bool> {
+                retry!(self.activate_factor_tx(user, id, now, first).await)
             }
 
             async fn rename_factor(&self, user: &UserId, id: &FactorId, label: &str) -> StoreResult<bool> {
@@ -888,7 +897,9 @@ macro_rules! impl_store {
 
             async fn mark_challenge_used(&self, user: &UserId, id: &ChallengeId, now: Timestamp) -> StoreResult<bool> {
                 let n = sqlx::query(&Self::sql(
-                    "UPDATE mfa_challenges SET used_at = $1 WHERE user_id = $2 AND id = $3 AND used_at IS NULL",
+                    "UPDATE mfa_challenges SET used_at = $1 WHERE user_id = $2 AND id = $3 AND used_at IS NULL \
+                     AND EXISTS (SELECT 1 FROM mfa_factors f \
+                                 WHERE f.user_id = mfa_challenges.user_id AND f.id = mfa_challenges.factor_id)",
                 ))
                 .bind($crate::common::ms(now))
                 .bind(user.as_str())

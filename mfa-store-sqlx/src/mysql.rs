@@ -15,7 +15,9 @@ use mfa_core::{
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::{MySql, Row, Transaction};
 
-use crate::common::{DbResult, LockMath, backend, migrate_error, question_marks, to_u32};
+use mfa_core::rules::{AttemptRule, Reservation};
+
+use crate::common::{DbResult, backend, migrate_error, ms, question_marks, to_u32, ts};
 
 /// [`MfaStore`] on MySQL or MariaDB (InnoDB; tested on MariaDB 10.11). Several stores (app
 /// servers) may share one database: every guarantee holds across them.
@@ -68,6 +70,9 @@ impl MySqlStore {
         migrator.run(&self.pool).await.map_err(migrate_error)
     }
 
+    /// Row-lock suffix for a `SELECT` in a transaction.
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
     const ENSURE_USER: &'static str = "INSERT IGNORE INTO mfa_users (user_id) VALUES (?)";
 
     fn sql(s: &'static str) -> Cow<'static, str> {
@@ -110,32 +115,33 @@ impl MySqlStore {
         Ok(tx)
     }
 
-    async fn reserve_tx(&self, user: &UserId, m: &LockMath) -> StoreResult<Gate> {
+    async fn reserve_tx(&self, user: &UserId, now: Timestamp, rules: &LockoutRules) -> StoreResult<Gate> {
         let mut tx = self.pool.begin().await.db()?;
         let row = sqlx::query("SELECT failures, locked_until FROM mfa_users WHERE user_id = ? FOR UPDATE")
             .bind(user.as_str())
             .fetch_one(&mut *tx)
             .await
             .db()?;
-        match m.decide(Self::int(&row, "failures")?, Self::opt_int(&row, "locked_until")?) {
-            Err(gate) => {
-                tx.rollback().await.db()?;
-                Ok(gate)
-            }
-            Ok((failures, locked_until)) => {
+        let failures = to_u32(Self::int(&row, "failures")?, "failures")?;
+        let locked_until = Self::opt_int(&row, "locked_until")?.map(ts);
+        let decision = mfa_core::rules::reserve(failures, locked_until, now, rules);
+        match decision {
+            Reservation::Refused(_) => tx.rollback().await.db()?,
+            Reservation::Counted {
+                failures,
+                locked_until,
+            } => {
                 sqlx::query("UPDATE mfa_users SET failures = ?, locked_until = ? WHERE user_id = ?")
-                    .bind(failures)
-                    .bind(locked_until)
+                    .bind(i64::from(failures))
+                    .bind(locked_until.map(ms))
                     .bind(user.as_str())
                     .execute(&mut *tx)
                     .await
                     .db()?;
                 tx.commit().await.db()?;
-                Ok(Gate::Open {
-                    failures: to_u32(failures, "failures")?,
-                })
             }
         }
+        Ok(decision.gate())
     }
 
     async fn take_attempt_tx(
@@ -161,13 +167,19 @@ impl MySqlStore {
             return Ok(AttemptOutcome::NotFound);
         };
         let mut challenge = Self::challenge_row(&row)?;
-        if challenge.used_at.is_some() || challenge.attempts >= max_attempts {
+        let rule = mfa_core::rules::attempt(
+            challenge.used_at.is_some(),
+            challenge.attempts,
+            challenge.expires_at,
+            now,
+            max_attempts,
+        );
+        if rule != AttemptRule::Count {
             tx.rollback().await.db()?;
-            return Ok(AttemptOutcome::Closed);
-        }
-        if now >= challenge.expires_at {
-            tx.rollback().await.db()?;
-            return Ok(AttemptOutcome::Expired);
+            return Ok(match rule {
+                AttemptRule::Expired => AttemptOutcome::Expired,
+                _ => AttemptOutcome::Closed,
+            });
         }
         sqlx::query("UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = ?")
             .bind(id.as_str())
@@ -182,12 +194,11 @@ impl MySqlStore {
 
 impl_store! { MySqlStore, MySql;
     async fn reserve_attempt(&self, user: &UserId, now: Timestamp, rules: &LockoutRules) -> StoreResult<Gate> {
-        let m = LockMath::new(rules, now);
-        if m.hard <= 0 {
+        if rules.is_hard_stopped(0) {
             return Ok(Gate::Locked { until: None });
         }
         self.ensure_user(user).await?;
-        retry!(self.reserve_tx(user, &m).await)
+        retry!(self.reserve_tx(user, now, rules).await)
     }
 
     async fn take_attempt(

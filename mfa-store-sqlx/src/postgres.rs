@@ -95,6 +95,9 @@ impl PgStore {
         migrator.run(&self.pool).await.map_err(migrate_error)
     }
 
+    /// Row-lock suffix for a `SELECT` in a transaction.
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
     const ENSURE_USER: &'static str =
         "INSERT INTO mfa_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING";
 
@@ -389,6 +392,8 @@ impl_store! { PgStore, Postgres;
              used AS ( \
                UPDATE mfa_challenges SET used_at = $3 \
                WHERE user_id = $1 AND id = $2 AND used_at IS NULL AND (SELECT count(*) FROM lk) >= 0 \
+                 AND EXISTS (SELECT 1 FROM mfa_factors f \
+                             WHERE f.user_id = $1 AND f.id = mfa_challenges.factor_id) \
                RETURNING 1 AS ok \
              ), \
              clr AS ( \

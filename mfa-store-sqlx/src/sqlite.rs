@@ -102,6 +102,9 @@ impl SqliteStore {
         migrator.run(&self.pool).await.map_err(migrate_error)
     }
 
+    /// Row-lock suffix for a `SELECT` in a transaction (none: `BEGIN IMMEDIATE` holds the write lock).
+    const FOR_UPDATE: &'static str = "";
+
     const ENSURE_USER: &'static str =
         "INSERT INTO mfa_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING";
 

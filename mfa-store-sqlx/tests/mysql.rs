@@ -13,8 +13,24 @@ use mfa_core::MfaStore;
 use mfa_store_sqlx::{MySqlStore, SqlxStore};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
-fn url() -> String {
+/// The database URL, `None` only when the database tests were explicitly
+/// skipped (see [`common::database_url`]: unset is a failure otherwise).
+fn configured() -> Option<String> {
     common::database_url(common::MYSQL_ENV, "mysql://root@127.0.0.1:3306/test")
+}
+
+/// The URL, for tests that passed their `require_database!()` guard.
+fn url() -> String {
+    configured().expect("require_database!() first")
+}
+
+/// Returns from the test when the database tests were explicitly skipped.
+macro_rules! require_database {
+    () => {
+        if configured().is_none() {
+            return;
+        }
+    };
 }
 
 /// A new empty database (old ones from earlier runs are swept).
@@ -61,19 +77,21 @@ async fn store_in(database: &str, connections: u32) -> MySqlStore {
     MySqlStore::from_pool(pool)
 }
 
-async fn fresh() -> MySqlStore {
+async fn fresh() -> Option<MySqlStore> {
+    configured()?;
     let db = new_database().await;
     let store = store_in(&db, 4).await;
     store.migrate().await.unwrap();
-    store
+    Some(store)
 }
 
 mod conformance {
-    mfa_core::store_conformance_tests!(super::fresh);
+    mfa_core::store_conformance_tests!(optional super::fresh);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn races_on_one_store() {
+    require_database!();
     let db = new_database().await;
     let store = store_in(&db, 8).await;
     store.migrate().await.unwrap();
@@ -82,6 +100,7 @@ async fn races_on_one_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn races_across_two_stores_on_one_database() {
+    require_database!();
     let db = new_database().await;
     let a = store_in(&db, 5).await;
     a.migrate().await.unwrap();
@@ -91,14 +110,16 @@ async fn races_across_two_stores_on_one_database() {
 
 #[tokio::test]
 async fn lockout_formula_is_lock_after() {
-    common::lockout_formula_matches(&fresh().await).await;
+    require_database!();
+    common::lockout_formula_matches(&fresh().await.unwrap()).await;
 }
 
 #[tokio::test]
 async fn user_ids_compare_exactly() {
+    require_database!();
     use mfa_core::testkit::fixtures::factor;
     use mfa_core::{FactorKind, UserId};
-    let store = fresh().await;
+    let store = fresh().await.unwrap();
     let lower = UserId::new("alice").unwrap();
     let f = factor(&lower, FactorKind::Totp);
     store.insert_factor(&f).await.unwrap();
@@ -120,6 +141,7 @@ async fn user_ids_compare_exactly() {
 
 #[tokio::test]
 async fn data_survives_reopening_and_migrations_run_twice() {
+    require_database!();
     let db = new_database().await;
     let store = store_in(&db, 2).await;
     store.migrate().await.unwrap();
@@ -140,6 +162,7 @@ async fn data_survives_reopening_and_migrations_run_twice() {
 
 #[tokio::test]
 async fn url_dispatch_and_bad_databases() {
+    require_database!();
     let store = SqlxStore::connect(&url()).await.unwrap();
     assert_eq!(store.backend(), "mysql");
     store.close().await;
@@ -159,6 +182,7 @@ async fn url_dispatch_and_bad_databases() {
 /// Statements per verification (documented in the crate docs).
 #[tokio::test]
 async fn statements_per_verification() {
+    require_database!();
     // One connection, already open: connecting runs session `SET`s that
     // sqlx logs as statements too.
     let db = new_database().await;
@@ -169,5 +193,30 @@ async fn statements_per_verification() {
 
 #[tokio::test]
 async fn failed_transactions_change_nothing() {
-    common::failed_transactions_change_nothing(&fresh().await).await;
+    require_database!();
+    common::failed_transactions_change_nothing(&fresh().await.unwrap()).await;
+}
+
+/// Engine-level races (a real `Mfa` over this store): one TOTP code, one
+/// SMS code, several first enrolments; one winner, and what each loser got.
+mod engine_races {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_totp_verifications_have_one_winner() {
+        require_database!();
+        common::engine::totp_verify_race(fresh().await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sms_verifications_have_one_winner() {
+        require_database!();
+        common::engine::sms_verify_race(fresh().await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_enrolments_confirm_one_factor() {
+        require_database!();
+        common::engine::first_enrolment_race(fresh().await.unwrap()).await;
+    }
 }

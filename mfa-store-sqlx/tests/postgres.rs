@@ -13,8 +13,24 @@ use mfa_core::MfaStore;
 use mfa_store_sqlx::{PgStore, SqlxStore};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-fn url() -> String {
+/// The database URL, `None` only when the database tests were explicitly
+/// skipped (see [`common::database_url`]: unset is a failure otherwise).
+fn configured() -> Option<String> {
     common::database_url(common::POSTGRES_ENV, "postgres://postgres@127.0.0.1:5432/test")
+}
+
+/// The URL, for tests that passed their `require_database!()` guard.
+fn url() -> String {
+    configured().expect("require_database!() first")
+}
+
+/// Returns from the test when the database tests were explicitly skipped.
+macro_rules! require_database {
+    () => {
+        if configured().is_none() {
+            return;
+        }
+    };
 }
 
 /// A new empty schema (old ones from earlier runs are swept).
@@ -58,19 +74,21 @@ async fn store_in(schema: &str, connections: u32) -> PgStore {
     PgStore::from_pool(pool)
 }
 
-async fn fresh() -> PgStore {
+async fn fresh() -> Option<PgStore> {
+    configured()?;
     let schema = new_schema().await;
     let store = store_in(&schema, 4).await;
     store.migrate().await.unwrap();
-    store
+    Some(store)
 }
 
 mod conformance {
-    mfa_core::store_conformance_tests!(super::fresh);
+    mfa_core::store_conformance_tests!(optional super::fresh);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn races_on_one_store() {
+    require_database!();
     let schema = new_schema().await;
     let store = store_in(&schema, 8).await;
     store.migrate().await.unwrap();
@@ -79,6 +97,7 @@ async fn races_on_one_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn races_across_two_stores_on_one_schema() {
+    require_database!();
     let schema = new_schema().await;
     let a = store_in(&schema, 5).await;
     a.migrate().await.unwrap();
@@ -89,11 +108,13 @@ async fn races_across_two_stores_on_one_schema() {
 
 #[tokio::test]
 async fn lockout_formula_is_lock_after() {
-    common::lockout_formula_matches(&fresh().await).await;
+    require_database!();
+    common::lockout_formula_matches(&fresh().await.unwrap()).await;
 }
 
 #[tokio::test]
 async fn data_survives_reopening_and_migrations_run_twice() {
+    require_database!();
     let schema = new_schema().await;
     let store = store_in(&schema, 2).await;
     store.migrate().await.unwrap();
@@ -114,6 +135,7 @@ async fn data_survives_reopening_and_migrations_run_twice() {
 
 #[tokio::test]
 async fn url_dispatch_and_bad_databases() {
+    require_database!();
     let store = SqlxStore::connect(&url()).await.unwrap();
     assert_eq!(store.backend(), "postgres");
     store.close().await;
@@ -135,6 +157,7 @@ async fn url_dispatch_and_bad_databases() {
 /// A verification is two statements (sqlx's own statement log, counted).
 #[tokio::test]
 async fn a_verification_is_two_statements() {
+    require_database!();
     let schema = new_schema().await;
     let store = store_in(&schema, 1).await;
     store.migrate().await.unwrap();
@@ -143,5 +166,72 @@ async fn a_verification_is_two_statements() {
 
 #[tokio::test]
 async fn failed_transactions_change_nothing() {
-    common::failed_transactions_change_nothing(&fresh().await).await;
+    require_database!();
+    common::failed_transactions_change_nothing(&fresh().await.unwrap()).await;
+}
+
+/// Engine-level races (a real `Mfa` over this store): one TOTP code, one
+/// SMS code, several first enrolments; one winner, and what each loser got.
+mod engine_races {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_totp_verifications_have_one_winner() {
+        require_database!();
+        common::engine::totp_verify_race(fresh().await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sms_verifications_have_one_winner() {
+        require_database!();
+        common::engine::sms_verify_race(fresh().await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_enrolments_confirm_one_factor() {
+        require_database!();
+        common::engine::first_enrolment_race(fresh().await.unwrap()).await;
+    }
+}
+
+impl common::rules_sql::RawState for PgStore {
+    async fn set_account(&self, user: &mfa_core::UserId, failures: i64, locked_until: Option<i64>) {
+        sqlx::query(
+            "INSERT INTO mfa_users (user_id, failures, locked_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET failures = $2, locked_until = $3",
+        )
+        .bind(user.as_str())
+        .bind(failures)
+        .bind(locked_until)
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
+    async fn set_challenge(&self, id: &str, attempts: i64, used_at: Option<i64>) {
+        sqlx::query("UPDATE mfa_challenges SET attempts = $1, used_at = $2 WHERE id = $3")
+            .bind(attempts)
+            .bind(used_at)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .unwrap();
+    }
+}
+
+/// The rules this backend writes in SQL, held against `mfa_core::rules`.
+mod rules_in_sql {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reserve_attempt_sql_is_rules_reserve() {
+        require_database!();
+        common::rules_sql::reserve_matches_rule(&fresh().await.unwrap(), 128);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn take_attempt_sql_is_rules_attempt() {
+        require_database!();
+        common::rules_sql::take_attempt_matches_rule(&fresh().await.unwrap(), 128);
+    }
 }

@@ -102,3 +102,64 @@ async fn bad_databases_are_errors_not_panics() {
 async fn failed_transactions_change_nothing() {
     common::failed_transactions_change_nothing(&fresh().await).await;
 }
+
+/// Engine-level races (a real `Mfa` over this store): one TOTP code, one
+/// SMS code, several first enrolments; one winner, and what each loser got.
+mod engine_races {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_totp_verifications_have_one_winner() {
+        common::engine::totp_verify_race(fresh().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sms_verifications_have_one_winner() {
+        common::engine::sms_verify_race(fresh().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_enrolments_confirm_one_factor() {
+        common::engine::first_enrolment_race(fresh().await).await;
+    }
+}
+
+impl common::rules_sql::RawState for SqliteStore {
+    async fn set_account(&self, user: &mfa_core::UserId, failures: i64, locked_until: Option<i64>) {
+        sqlx::query(
+            "INSERT INTO mfa_users (user_id, failures, locked_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET failures = $2, locked_until = $3",
+        )
+        .bind(user.as_str())
+        .bind(failures)
+        .bind(locked_until)
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
+    async fn set_challenge(&self, id: &str, attempts: i64, used_at: Option<i64>) {
+        sqlx::query("UPDATE mfa_challenges SET attempts = $1, used_at = $2 WHERE id = $3")
+            .bind(attempts)
+            .bind(used_at)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .unwrap();
+    }
+}
+
+/// The rules this backend writes in SQL, held against `mfa_core::rules`.
+mod rules_in_sql {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reserve_attempt_sql_is_rules_reserve() {
+        common::rules_sql::reserve_matches_rule(&fresh().await, 256);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn take_attempt_sql_is_rules_attempt() {
+        common::rules_sql::take_attempt_matches_rule(&fresh().await, 256);
+    }
+}

@@ -149,11 +149,14 @@ impl<S: MfaStore> Mfa<S> {
     ) -> Result<Enrolled, MfaError> {
         let now = self.now();
         let f = self.pending_factor(user, factor).await?;
-        // The enrolment began without step-up because the user had no
-        // factor then. If one was confirmed since, that basis is gone: the
-        // new factor must be added again with a fresh second factor (a
-        // password-holder racing the real user's first enrolment).
-        let others: Vec<_> = self
+        // An enrolment that began while the user had no active factor was
+        // not stepped up. If a factor was confirmed since, that basis is
+        // gone: the new factor must be added again with a fresh second
+        // factor (a password-holder racing the real user's first
+        // enrolment). A confirmation seen here is refused early; one that
+        // races this call is refused by `activate_factor(.., first)`, which
+        // checks "still no other active factor" atomically.
+        let others: Vec<FactorRecord> = self
             .store
             .factors(user)
             .await?
@@ -211,8 +214,19 @@ impl<S: MfaStore> Mfa<S> {
                 self.confirm_by_challenge(user, &challenge, &input, now).await?;
             }
         }
-        if !self.store.activate_factor(user, factor, now).await? {
-            return Err(MfaError::NotFound);
+        if !self.store.activate_factor(user, factor, now, first).await? {
+            let superseded = first
+                && self
+                    .store
+                    .factors(user)
+                    .await?
+                    .iter()
+                    .any(|g| &g.id != factor && g.is_active());
+            return Err(if superseded {
+                MfaError::StepUpRequired
+            } else {
+                MfaError::NotFound
+            });
         }
         self.emit(
             user,

@@ -16,6 +16,7 @@ use crate::error::StoreError;
 use crate::factor::{FactorState, Purpose};
 use crate::ids::{ChallengeId, DeviceId, FactorId, RecoveryId, UserId};
 use crate::limiter::{Gate, LockoutRules, SendDecision, SendRules};
+use crate::rules::{self, AttemptRule, LiveChallenge, Reservation, SendCount};
 
 #[derive(Default)]
 struct UserData {
@@ -49,32 +50,50 @@ impl Inner {
     }
 }
 
-/// `reserve_attempt` on one user's state (see the trait).
+/// `reserve_attempt` on one user's state (see the trait): the rule is
+/// [`rules::reserve`]; this only writes its answer back.
 fn reserve(s: &mut UserState, now: Timestamp, rules: &LockoutRules) -> Gate {
-    if rules.is_hard_stopped(s.failures) {
-        return Gate::Locked { until: None };
+    let decision = rules::reserve(s.failures, s.locked_until, now, rules);
+    if let Reservation::Counted {
+        failures,
+        locked_until,
+    } = decision
+    {
+        s.failures = failures;
+        s.locked_until = locked_until;
     }
-    if let Some(until) = s.locked_until.filter(|&u| now < u) {
-        return Gate::Locked { until: Some(until) };
-    }
-    s.failures += 1;
-    s.locked_until = rules.lock_after(s.failures).map(|d| now + d);
-    Gate::Open { failures: s.failures }
+    decision.gate()
 }
 
-/// `take_attempt` on one user's challenges (see the trait).
+/// `take_attempt` on one user's challenges (see the trait; the rule is
+/// [`rules::attempt`]).
 fn take(data: &mut UserData, id: &ChallengeId, now: Timestamp, max_attempts: u32) -> AttemptOutcome {
     let Some(c) = data.challenges.iter_mut().find(|c| &c.id == id) else {
         return AttemptOutcome::NotFound;
     };
-    if c.used_at.is_some() || c.attempts >= max_attempts {
-        return AttemptOutcome::Closed;
+    match rules::attempt(c.used_at.is_some(), c.attempts, c.expires_at, now, max_attempts) {
+        AttemptRule::Closed => AttemptOutcome::Closed,
+        AttemptRule::Expired => AttemptOutcome::Expired,
+        AttemptRule::Count => {
+            c.attempts += 1;
+            AttemptOutcome::Counted(c.clone())
+        }
     }
-    if now >= c.expires_at {
-        return AttemptOutcome::Expired;
+}
+
+/// `mark_challenge_used` on one user's data (see the trait): once, and
+/// only while the challenge's factor exists.
+fn use_challenge(data: &mut UserData, id: &ChallengeId, now: Timestamp) -> bool {
+    let UserData {
+        factors, challenges, ..
+    } = data;
+    match challenges.iter_mut().find(|c| &c.id == id) {
+        Some(c) if c.used_at.is_none() && factors.iter().any(|f| f.id == c.factor) => {
+            c.used_at = Some(now);
+            true
+        }
+        _ => false,
     }
-    c.attempts += 1;
-    AttemptOutcome::Counted(c.clone())
 }
 
 fn clear(s: &mut UserState) {
@@ -121,7 +140,7 @@ impl MemoryStore {
 }
 
 fn live(c: &ChallengeRecord, now: Timestamp) -> bool {
-    c.used_at.is_none() && now < c.expires_at
+    rules::challenge_is_live(c.used_at.is_some(), c.expires_at, now)
 }
 
 fn revoke_devices(data: &mut UserData, now: Timestamp) -> u64 {
@@ -206,9 +225,19 @@ impl MfaStore for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool> {
+    async fn activate_factor(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        now: Timestamp,
+        first: bool,
+    ) -> StoreResult<bool> {
         let mut g = self.lock();
         let data = g.user(user);
+        let other_active = data.factors.iter().any(|f| &f.id != id && f.is_active());
+        if !rules::may_activate(first, other_active) {
+            return Ok(false);
+        }
         let Some(f) = data
             .factors
             .iter_mut()
@@ -323,25 +352,21 @@ impl MfaStore for MemoryStore {
             .challenges
             .iter()
             .filter(|c| c.purpose == challenge.purpose && live(c, now))
-            .max_by_key(|c| c.created_at);
-        let mut attempts = 0;
-        if let Some(c) = current {
-            let ready_at = c.created_at + resend_gap;
-            if now < ready_at {
-                return Ok(ReplaceOutcome::TooSoon {
-                    retry_after: ready_at.saturating_since(now),
-                });
-            }
-            if c.attempts >= max_attempts {
-                return Ok(ReplaceOutcome::Exhausted { until: c.expires_at });
-            }
-            attempts = c.attempts;
-        }
+            .max_by_key(|c| c.created_at)
+            .map(|c| LiveChallenge {
+                attempts: c.attempts,
+                created_at: c.created_at,
+                expires_at: c.expires_at,
+            });
+        let outcome = rules::resend(current, now, resend_gap, max_attempts);
+        let ReplaceOutcome::Replaced { attempts } = outcome else {
+            return Ok(outcome);
+        };
         data.challenges.retain(|c| c.purpose != challenge.purpose);
         let mut fresh = challenge.clone();
         fresh.attempts = attempts;
         data.challenges.push(fresh);
-        Ok(ReplaceOutcome::Replaced { attempts })
+        Ok(outcome)
     }
 
     async fn take_attempt(
@@ -362,13 +387,7 @@ impl MfaStore for MemoryStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut g = self.lock();
-        match g.user(user).challenges.iter_mut().find(|c| &c.id == id) {
-            Some(c) if c.used_at.is_none() => {
-                c.used_at = Some(now);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(use_challenge(g.user(user), id, now))
     }
 
     async fn live_challenge(
@@ -470,9 +489,8 @@ impl MfaStore for MemoryStore {
     ) -> StoreResult<bool> {
         let mut g = self.lock();
         let data = g.user(user);
-        match data.challenges.iter_mut().find(|c| &c.id == challenge) {
-            Some(c) if c.used_at.is_none() => c.used_at = Some(now),
-            _ => return Ok(false),
+        if !use_challenge(data, challenge, now) {
+            return Ok(false);
         }
         clear(&mut data.state);
         if let Some(f) = data.factors.iter_mut().find(|f| &f.id == factor) {
@@ -488,30 +506,21 @@ impl MfaStore for MemoryStore {
         now: Timestamp,
         rules: &SendRules,
     ) -> StoreResult<SendDecision> {
-        let since = now - rules.window;
+        let since = rules::send_window_start(now, rules);
         let mut g = self.lock();
         let mut by_dest = g.destination_sends.remove(&destination.0).unwrap_or_default();
         by_dest.retain(|&t| t > since);
         let data = g.user(user);
         data.sends.retain(|&t| t > since);
-        let refused_after = |sends: &[Timestamp], cap: u32| {
-            (sends.len() as u32 >= cap).then(|| {
-                let oldest = sends.iter().copied().min().unwrap_or(now);
-                (oldest + rules.window).saturating_since(now)
-            })
+        let count = |sends: &[Timestamp]| SendCount {
+            count: sends.len() as u64,
+            oldest: sends.iter().copied().min(),
         };
-        let refusal = refused_after(&data.sends, rules.per_account)
-            .into_iter()
-            .chain(refused_after(&by_dest, rules.per_destination))
-            .max();
-        let decision = match refusal {
-            Some(retry_after) => SendDecision::Refused { retry_after },
-            None => {
-                data.sends.push(now);
-                by_dest.push(now);
-                SendDecision::Allowed
-            }
-        };
+        let decision = rules::send(count(&data.sends), count(&by_dest), now, rules);
+        if decision == SendDecision::Allowed {
+            data.sends.push(now);
+            by_dest.push(now);
+        }
         g.destination_sends.insert(destination.0, by_dest);
         Ok(decision)
     }

@@ -68,7 +68,21 @@ pub trait MfaStore: Send + Sync + 'static {
 
     /// Pending → active, once: true only for the call that activated it. Also
     /// clears the user's `reenroll_required`, in the same transaction.
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool>;
+    ///
+    /// `first`: the enrolment began without step-up because the user had no
+    /// active factor. Then activation also requires that the user *still*
+    /// has no other active factor, checked in the same atomic step
+    /// ([`rules::may_activate`](crate::rules::may_activate)): of concurrent
+    /// first enrolments exactly one becomes active, and a password holder
+    /// racing the real user's first enrolment cannot add a second factor
+    /// without step-up. False (nothing changes) otherwise.
+    async fn activate_factor(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        now: Timestamp,
+        first: bool,
+    ) -> StoreResult<bool>;
 
     /// Renames a factor; false if there is none.
     async fn rename_factor(&self, user: &UserId, id: &FactorId, label: &str) -> StoreResult<bool>;
@@ -138,7 +152,9 @@ pub trait MfaStore: Send + Sync + 'static {
         max_attempts: u32,
     ) -> StoreResult<AttemptOutcome>;
 
-    /// Marks the challenge used: true for exactly one caller.
+    /// Marks the challenge used: true for exactly one caller, and only while
+    /// the factor it was sent through still exists (a challenge left behind
+    /// by a resend racing a reset or a factor removal is never usable).
     async fn mark_challenge_used(&self, user: &UserId, id: &ChallengeId, now: Timestamp)
     -> StoreResult<bool>;
 
