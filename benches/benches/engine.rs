@@ -106,20 +106,11 @@ impl Env {
     }
 
     fn password_only(&self) -> Caller {
-        Caller {
-            audience: self.web.clone(),
-            assurance: Assurance::PasswordOnly,
-        }
+        Caller::password_only(self.web.clone())
     }
 
     fn fresh(&self) -> Caller {
-        Caller {
-            audience: self.web.clone(),
-            assurance: Assurance::SecondFactor {
-                at: self.mfa.now(),
-                method: FactorKind::Totp,
-            },
-        }
+        Caller::danger_fresh(self.web.clone(), self.mfa.now(), FactorKind::Totp)
     }
 
     /// Enrols an authenticator app; returns its id and the seed's HMAC key
@@ -573,7 +564,8 @@ fn login(c: &mut Criterion) {
     assert!(matches!(
         block_on(env.mfa.begin_login(&carol, &with_cookie)).unwrap(),
         LoginStep::Complete {
-            by: CompletedBy::TrustedDevice { .. }
+            by: CompletedBy::TrustedDevice,
+            ..
         }
     ));
     assert!(matches!(

@@ -71,10 +71,7 @@ async fn bed<S: MfaStore>(store: S) -> Bed<S> {
     let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(1_700_000_010)));
     let mfa = engine(store, clock.clone());
     let user = UserId::new("measured-user").unwrap();
-    let caller = Caller {
-        audience: Audience::new(Platform::WEB),
-        assurance: Assurance::PasswordOnly,
-    };
+    let caller = Caller::password_only(Audience::new(Platform::WEB));
     let request = EnrollRequest::Totp {
         label: "Phone".into(),
         account_name: "bench@example.org".into(),

@@ -45,10 +45,7 @@ fn main() {
     .policy(Policy::required_from(Timestamp::EPOCH))
     .build();
     let user = UserId::new("alice").unwrap();
-    let caller = Caller {
-        audience: Audience::new(Platform::WEB),
-        assurance: Assurance::PasswordOnly,
-    };
+    let caller = Caller::password_only(Audience::new(Platform::WEB));
     let request = EnrollRequest::Totp {
         label: "Phone".into(),
         account_name: "alice@example.org".into(),

@@ -11,14 +11,14 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_extra::extract::cookie::CookieJar;
-use mfa_axum::contract::SessionRecord;
+use mfa_axum::contract::SessionToken;
 use mfa_axum::{
     MfaSession, MfaSettings, MfaState, RequireMfa, SessionError, SessionSource, mfa_routes, start_login,
 };
 use mfa_core::{Audience, Keys, MemoryStore, Mfa, MfaConfig, Platform, Policy, UserId};
 
 /// token -> record; "cycling" moves the record to token + "'".
-type Table = Arc<Mutex<HashMap<String, SessionRecord>>>;
+type Table = Arc<Mutex<HashMap<String, SessionToken>>>;
 
 struct HeaderSession {
     token: Mutex<String>,
@@ -27,11 +27,11 @@ struct HeaderSession {
 
 #[async_trait]
 impl MfaSession for HeaderSession {
-    async fn load(&self) -> Result<Option<SessionRecord>, SessionError> {
+    async fn load(&self) -> Result<Option<SessionToken>, SessionError> {
         let t = self.token.lock().unwrap().clone();
         Ok(self.table.lock().unwrap().get(&t).cloned())
     }
-    async fn save(&self, r: &SessionRecord) -> Result<(), SessionError> {
+    async fn save(&self, r: &SessionToken) -> Result<(), SessionError> {
         let t = self.token.lock().unwrap().clone();
         self.table.lock().unwrap().insert(t, r.clone());
         Ok(())

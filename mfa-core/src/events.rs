@@ -149,7 +149,8 @@ pub enum EventKind {
     ForcedLogout {
         /// The session's platform.
         platform: String,
-        /// `rollout_cutoff` or `revoked`.
+        /// `rollout_cutoff`, `revoked`, or `enrolled` (a password-only session
+        /// whose user has enrolled a factor since).
         reason: &'static str,
     },
 }

@@ -456,15 +456,26 @@ async fn every_change_that_weakens_or_resets_security_emits_an_event() {
     assert_eq!(last.kind.name(), "policy_changed");
     assert_eq!(last.user, None, "a policy change is system-wide");
 
-    // A first factor ends earlier password-only sessions, with an event.
+    // A password-only session ends once its user has a factor (I1), with
+    // an event.
     let issued = f.now();
+    assert_eq!(
+        f.mfa
+            .check_login(&u, issued, &f.web, &Assurance::PasswordOnly)
+            .await
+            .unwrap(),
+        SessionCheck::Valid
+    );
     f.advance(SEC);
     let _t = f.enroll_totp(&u).await;
-    assert!(names(&f).contains(&"sessions_revoked"));
     assert_eq!(
-        f.mfa.check_session(&u, issued, &f.web).await.unwrap(),
+        f.mfa
+            .check_login(&u, issued, &f.web, &Assurance::PasswordOnly)
+            .await
+            .unwrap(),
         SessionCheck::Revoked
     );
+    assert_eq!(names(&f).last(), Some(&"forced_logout"));
 
     f.advance(SEC);
     let before = f.now();

@@ -36,7 +36,7 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use mfa_benches::block_on;
 use mfa_core::{
-    Assurance, Audience, Caller, EnrollRequest, Enrollment, Keys, MemoryStore, Mfa, MfaConfig, MfaStore,
+    Audience, Caller, EnrollRequest, Enrollment, Keys, MemoryStore, Mfa, MfaConfig, MfaStore,
     Platform, Policy, Timestamp, UserId,
 };
 use serde_json::json;
@@ -95,10 +95,7 @@ fn hotp(seed: &[u8], counter: u64) -> String {
 
 /// Enrols a confirmed TOTP factor for every user, through the engine.
 fn enrol_users(mfa: &Mfa<MemoryStore>) {
-    let caller = Caller {
-        audience: Audience::new(Platform::WEB),
-        assurance: Assurance::PasswordOnly,
-    };
+    let caller = Caller::password_only(Audience::new(Platform::WEB));
     let step_secs = mfa.config().totp().step_secs;
     for i in 0..USERS {
         let user = UserId::new(user_name(i)).expect("user id");

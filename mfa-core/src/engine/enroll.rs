@@ -235,22 +235,11 @@ impl<S: MfaStore> Mfa<S> {
                 method: f.kind,
             },
         );
-        // A first factor: every session opened with the password alone
-        // ends (a password-holder's session does not outlive the user's
-        // enrolment); the enrolling session is re-issued by its caller.
-        let sessions_revoked_at = if first {
-            self.store.revoke_sessions(user, now).await?;
-            self.emit(user, EventKind::SessionsRevoked);
-            Some(now)
-        } else {
-            None
-        };
         let mut summary = f.summary();
         summary.confirmed_at = Some(now);
         Ok(Enrolled {
             factor: summary,
             assurance: Assurance::second_factor(now, f.kind),
-            sessions_revoked_at,
         })
     }
 

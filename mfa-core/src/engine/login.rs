@@ -157,6 +157,36 @@ impl<S: MfaStore> Mfa<S> {
         Ok(check)
     }
 
+    /// [`check_session`](Self::check_session) for a session holding
+    /// `assurance`, plus invariant I1 for sessions that outlive a login: a
+    /// password-only session (MFA was not required when it began) is
+    /// [`SessionCheck::Revoked`] once its user has an active factor, so a
+    /// password-holder's session never outlives the user's enrolment.
+    /// Costs one more store read for password-only sessions only.
+    pub async fn check_login(
+        &self,
+        user: &UserId,
+        issued_at: Timestamp,
+        audience: &crate::policy::Audience,
+        assurance: &Assurance,
+    ) -> Result<SessionCheck, MfaError> {
+        let check = self.check_session(user, issued_at, audience).await?;
+        if check != SessionCheck::Valid || assurance.is_multi_factor() {
+            return Ok(check);
+        }
+        if self.store.factors(user).await?.iter().any(|f| f.is_active()) {
+            self.emit(
+                user,
+                EventKind::ForcedLogout {
+                    platform: audience.platform.to_string(),
+                    reason: "enrolled",
+                },
+            );
+            return Ok(SessionCheck::Revoked);
+        }
+        Ok(SessionCheck::Valid)
+    }
+
     /// The policy's forced re-login rule alone (no store access): true when
     /// `audience`'s cut-off has passed and the session predates it.
     pub fn must_relogin(&self, issued_at: Timestamp, audience: &crate::policy::Audience) -> bool {

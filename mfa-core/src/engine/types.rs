@@ -355,9 +355,6 @@ pub struct Enrolled {
     pub factor: FactorSummary,
     /// Confirming proved the factor: record this assurance.
     pub assurance: Assurance,
-    /// A first factor ends every earlier (password-only) session of the
-    /// user at this instant; the session that enrolled is re-issued after it.
-    pub sessions_revoked_at: Option<Timestamp>,
 }
 
 impl Enrolled {

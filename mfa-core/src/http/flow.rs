@@ -320,9 +320,10 @@ impl RequestState {
 /// The per-request check. It opens the session's sealed record (a token
 /// whose tag does not verify under the engine's key is refused as
 /// `401 unauthenticated` and the session ended: nothing but the engine
-/// makes a record, I3), asks the engine ([`Mfa::check_session`]) whether
+/// makes a record, I3), asks the engine ([`Mfa::check_login`]) whether
 /// the session may go on, ending it when the user's sessions were revoked
-/// (`session_ended`, reason `revoked`) or its cohort's forced re-login
+/// or a password-only session's user has enrolled a factor since
+/// (`session_ended`, reason `revoked`), or its cohort's forced re-login
 /// cut-off passed (`rollout_cutoff`), and refuses a *pending* session a
 /// path it may not reach (`mfa_required`).
 pub async fn admit<S: MfaStore>(mfa: &Mfa<S>, token: Option<SessionToken>, pending_allowed: bool) -> Admission {
@@ -336,10 +337,20 @@ pub async fn admit<S: MfaStore>(mfa: &Mfa<S>, token: Option<SessionToken>, pendi
             end_session: true,
         };
     };
-    match mfa
-        .check_session(record.user(), record.issued_at(), record.audience())
+    let check = if record.is_pending() {
+        // A pending session grants nothing but the MFA routes.
+        mfa.check_session(record.user(), record.issued_at(), record.audience())
+            .await
+    } else {
+        mfa.check_login(
+            record.user(),
+            record.issued_at(),
+            record.audience(),
+            &record.assurance(),
+        )
         .await
-    {
+    };
+    match check {
         Ok(SessionCheck::Valid) => {}
         Ok(check) => {
             let reason = if check == SessionCheck::Revoked {
@@ -585,11 +596,7 @@ pub async fn handle<S: MfaStore>(
                     factor: FactorView::from(&enrolled.factor),
                 },
             )?;
-            let mut record = record.completed(enrolled.assurance, by);
-            if let Some(revoked_at) = enrolled.sessions_revoked_at {
-                record = record.reissued_after(revoked_at);
-            }
-            Ok(renewed(mfa, reply, record))
+            Ok(renewed(mfa, reply, record.completed(enrolled.assurance, by)))
         }
         // Every route below needs a complete login.
         _ if record.is_pending() => Err(ApiError::mfa_required()),

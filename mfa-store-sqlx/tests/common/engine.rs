@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mfa_core::testkit::fixtures::{T0, user};
 use mfa_core::{
-    Argon2Params, Assurance, Attempt, AttemptTarget, Audience, Caller, EnrollRequest, Enrollment, Keys,
+    Argon2Params, Attempt, AttemptTarget, Audience, Caller, EnrollRequest, Enrollment, Keys,
     LockoutRules, ManualClock, Mfa, MfaConfig, MfaError, MfaStore, Outbox, Platform, Purpose, Timestamp,
     UserId,
 };
@@ -62,20 +62,11 @@ impl<S: MfaStore> Engine<S> {
     }
 
     fn password_only(&self) -> Caller {
-        Caller {
-            audience: self.web.clone(),
-            assurance: Assurance::PasswordOnly,
-        }
+        Caller::password_only(self.web.clone())
     }
 
     fn fresh(&self) -> Caller {
-        Caller {
-            audience: self.web.clone(),
-            assurance: Assurance::SecondFactor {
-                at: self.now(),
-                method: mfa_core::FactorKind::Totp,
-            },
-        }
+        Caller::danger_fresh(self.web.clone(), self.now(), mfa_core::FactorKind::Totp)
     }
 
     /// Starts a TOTP enrolment: the factor and its seed.

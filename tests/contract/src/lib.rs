@@ -52,6 +52,7 @@
 #[cfg(feature = "axum")]
 pub mod axum_app;
 pub mod client;
+mod invariants;
 pub mod scenarios;
 
 use std::sync::Arc;
@@ -262,7 +263,9 @@ macro_rules! contract_suite {
             parallel_guesses_do_not_overrun_the_counter,
             grace_period_offers_enrolment,
             trust_disabled_by_policy_sets_no_cookie,
-            hard_stop_answers_locked_until_null
+            hard_stop_answers_locked_until_null,
+            claimed_platform_never_skips_mfa_for_an_enrolled_user,
+            first_enrolment_ends_password_only_sessions
         );
     };
     (@each $server:expr; $($name:ident),* $(,)?) => {

@@ -1566,3 +1566,5 @@ pub async fn hard_stop_answers_locked_until_null(server: &dyn ServerUnderTest) {
     r.expect_error(423, "locked");
     assert!(r.body.as_object().unwrap().contains_key("until") && r.body["until"].is_null());
 }
+
+pub use crate::invariants::*;
