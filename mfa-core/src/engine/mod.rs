@@ -2,6 +2,37 @@
 //! in one function and calls into the modules that hold the rules; every
 //! security decision is made here, never in an adapter.
 //!
+//! # Invariants
+//!
+//! Every combination of policy, platform claim, user state and call
+//! sequence keeps these; a model-based property test (`tests/model.rs`,
+//! also run on each SQL store) and the `engine` fuzz target drive
+//! arbitrary sequences and check them after every step
+//! (`docs/SECURITY-REVIEW.md` lists the tests per invariant).
+//!
+//! - **I1** A user with at least one active factor ends a login only by a
+//!   verified factor, a recovery code, or a valid trusted device of theirs;
+//!   never by the policy: [`Mfa::begin_login`] answers such a user only
+//!   `ChooseFactor`, `Locked` or `Complete { by: TrustedDevice, .. }`, and
+//!   a password-only session ends once its user has a factor
+//!   ([`Mfa::check_login`]).
+//! - **I2** A session that has checked only the password may enrol a first
+//!   factor only when the user has no active factor (never enrolled, or
+//!   after an admin reset); the check that no other factor became active is
+//!   inside the store's atomic activation.
+//! - **I3** Assurance is raised only by the engine (verify, enrolment
+//!   confirmation, step-up, trusted device at login): the variants of
+//!   [`Assurance`] that raise it, [`Caller`], [`Verified`] and [`Enrolled`]
+//!   cannot be built outside mfa-core, and the HTTP session record is
+//!   sealed with the engine's key and opened only by `http::admit`.
+//! - **I4** What the client claims (platform, groups) may change which
+//!   methods are offered first and how long trust lasts; it never changes
+//!   whether an enrolled user is asked for a factor. Cohort `methods`
+//!   restrict what may be *enrolled*; factors a user has stay usable.
+//! - **I5** Every change that weakens or resets security emits an event:
+//!   policy change, key rotation, session revocation, unlock, password
+//!   change or reset, admin reset.
+//!
 //! - `login`: [`Mfa::begin_login`], [`Mfa::check_session`]
 //! - `verify`: [`Mfa::send_code`], [`Mfa::verify`]
 //! - `enroll`: [`Mfa::begin_enrollment`], [`Mfa::confirm_enrollment`]
