@@ -277,7 +277,8 @@ macro_rules! contract_suite {
 }
 
 /// The race scenarios of [`scenarios`] once more, against a server whose
-/// store yields ([`yielding::YieldingStore`]): `$make` is a function from
+/// store yields and takes a millisecond at every call
+/// ([`yielding::YieldingStore`]): `$make` is a function from
 /// an `Arc<`[`yielding::Interleavings`]`>` to a [`ServerUnderTest`] whose
 /// store records into it. Each test also fails if no two store calls were
 /// ever in flight together, i.e. if the race did not interleave.

@@ -649,8 +649,9 @@ pub const RACERS: usize = 20;
 /// The servers under test serve on several threads (actix: 4 workers;
 /// axum: its own 4-thread runtime), so the requests are handled in
 /// parallel; [`crate::race_suite!`] runs the races once more on a store
-/// that yields at every call, so they also interleave inside one
-/// verification, and checks that they did.
+/// that yields and takes a millisecond at every call
+/// ([`crate::yielding`]), so they also interleave inside one verification
+/// (between its store calls), and checks that they did.
 pub async fn race(c: &Client, request: impl Fn(&Client) -> Prepared) -> Vec<Resp> {
     let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let racers: Vec<_> = (0..RACERS)
@@ -746,7 +747,8 @@ fn one_winner(answers: &[Resp], method: &str, losers: &[(u16, &str)]) {
 ///
 /// The submissions are released together behind a barrier ([`race`]);
 /// against the adapters' servers this also runs on a store that yields
-/// at every call ([`crate::race_suite!`]).
+/// and takes a millisecond at every call ([`crate::race_suite!`]), where
+/// the racers do interleave inside one verification.
 pub async fn parallel_submissions_of_one_sms_code_succeed_once(server: &dyn ServerUnderTest) {
     let env = Env::start(server, Setup::required()).await;
     let (_c, factor) = sms_user(&env, "bob", PHONE_INPUT, PHONE).await;
@@ -784,7 +786,8 @@ pub async fn parallel_submissions_of_one_sms_code_succeed_once(server: &dyn Serv
 ///
 /// The submissions are released together behind a barrier ([`race`]);
 /// against the adapters' servers this also runs on a store that yields
-/// at every call ([`crate::race_suite!`]).
+/// and takes a millisecond at every call ([`crate::race_suite!`]), where
+/// the racers do interleave inside one verification.
 pub async fn parallel_submissions_of_one_totp_code_succeed_once(server: &dyn ServerUnderTest) {
     let env = Env::start(server, Setup::required()).await;
     let u = totp_user(&env, "alice").await;
@@ -1596,7 +1599,8 @@ pub async fn openapi_lists_every_route(server: &dyn ServerUnderTest) {
 ///
 /// The guesses are released together behind a barrier ([`race`]);
 /// against the adapters' servers this also runs on a store that yields
-/// at every call ([`crate::race_suite!`]).
+/// and takes a millisecond at every call ([`crate::race_suite!`]), where
+/// the racers do interleave inside one verification.
 pub async fn parallel_guesses_do_not_overrun_the_counter(server: &dyn ServerUnderTest) {
     let env = Env::start(server, Setup::required()).await;
     let u = totp_user(&env, "alice").await;

@@ -1,14 +1,19 @@
 //! A store that yields: [`YieldingStore`] wraps any [`MfaStore`] (the
-//! suite's servers wrap `MemoryStore`) and calls `tokio::task::yield_now()`
-//! before and after every delegated call.
+//! suite's servers wrap `MemoryStore`) and, around every delegated call,
+//! calls `tokio::task::yield_now()` and waits [`ROUND_TRIP`] (1 ms), as a
+//! database round trip would.
 //!
 //! Why: `MemoryStore` never awaits anything, so an engine call made on it
 //! runs from start to finish without giving its thread back; two requests
-//! on one runtime thread then cannot interleave between the store calls of
-//! one verification (reserve an attempt, load, compare, consume). A SQL
-//! store awaits the database at each of those points. The wrapper puts a
-//! suspension point at each of them too, so the race scenarios see the
-//! interleavings a real store allows, on the in-memory store.
+//! then interleave between the store calls of one verification (reserve an
+//! attempt, load, compare, consume) only if two threads happen to be in it
+//! at the same instant. A SQL store awaits the database at each of those
+//! points, for long enough that concurrent requests do interleave there.
+//! The wrapper puts such a suspension point at each of them, so the race
+//! scenarios see the interleavings a real store allows. A yield alone was
+//! not enough: requests released together still reach the engine some
+//! microseconds apart, and a check-then-act replay bug planted in the
+//! engine went unnoticed until each call also took a millisecond.
 //!
 //! [`Interleavings`] records how many delegated calls were in flight at
 //! once: more than one means calls of different requests overlapped, which
@@ -76,8 +81,8 @@ impl Drop for InFlight {
     }
 }
 
-/// `S`, with a `yield_now()` before and after each call (see the module
-/// docs). Every method of [`MfaStore`] is delegated, the composite ones
+/// `S`, with a `yield_now()` and a [`ROUND_TRIP`] wait before each call
+/// and a `yield_now()` after it (see the module docs). Every method of [`MfaStore`] is delegated, the composite ones
 /// too, so the wrapped store's own atomic composites are what is tested.
 pub struct YieldingStore<S> {
     inner: S,
@@ -91,6 +96,9 @@ impl<S: MfaStore> YieldingStore<S> {
     }
 }
 
+/// The latency of every delegated call, as of a database round trip.
+pub const ROUND_TRIP: Duration = Duration::from_millis(1);
+
 macro_rules! yielding_store {
     ($( async fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty; )*) => {
         #[async_trait]
@@ -99,6 +107,7 @@ macro_rules! yielding_store {
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     let _in_flight = self.seen.enter();
                     tokio::task::yield_now().await;
+                    tokio::time::sleep(ROUND_TRIP).await;
                     let result = self.inner.$name($($arg),*).await;
                     tokio::task::yield_now().await;
                     result

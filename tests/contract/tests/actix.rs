@@ -8,9 +8,9 @@ use servers::actix::ActixServer;
 
 contract_suite!(ActixServer::new("/mfa"));
 
-/// The race scenarios again, on a store that yields at every call, so the
-/// racing requests interleave inside one verification (and fail if they
-/// never did).
+/// The race scenarios again, on a store that yields and takes a
+/// millisecond at every call, so the racing requests interleave inside one
+/// verification (and fail if they never did).
 mod yielding_store {
     use super::*;
     use crate::servers::Store;
