@@ -6,9 +6,11 @@
 //! 127.0.0.1 on a random port, a fresh SQLite file, demo mode) and fresh
 //! browser profiles. Screenshots go to `target/screenshots/`.
 //!
-//! Without Chromium or chromedriver the test prints a skip message, unless
-//! `CI=true`, where it fails. `CHROME_BIN` names another Chromium binary;
-//! `BROWSER_SCENARIO=<part of a name>` runs only matching scenarios.
+//! Without Chromium or chromedriver the test fails: a missing tool is a
+//! failure, not a pass. `MFA_TEST_SKIP_BROWSER=1` is the explicit opt-out
+//! (the test then passes without running anything, and says so).
+//! `CHROME_BIN` names another Chromium binary; `BROWSER_SCENARIO=<part of a
+//! name>` runs only matching scenarios, and fails if it matches none.
 //!
 //! Run: `cargo test -p tenant-portal --test browser -- --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -687,18 +689,14 @@ async fn schedule(s: &Browser) -> R {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_scenarios() {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let (Some(chromium), Some(chromedriver)) = (chromium(), on_path("chromedriver")) else {
-        let msg = "browser tests need Chromium and ChromeDriver: apt-get install chromium chromium-driver";
-        if ci {
-            panic!("{msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
+    if skip_requested() {
+        eprintln!("SKIPPED: MFA_TEST_SKIP_BROWSER=1 (no browser scenario ran)");
         return;
+    }
+    let (chromium, chromedriver) = match tools(chromium(), on_path("chromedriver")) {
+        Ok(t) => t,
+        Err(msg) => panic!("{msg}"),
     };
-    let driver = start_driver(&chromedriver);
-    let shots = screenshots_dir();
-    let only = std::env::var("BROWSER_SCENARIO").ok();
 
     type Scenario = for<'a> fn(&'a Ctx) -> std::pin::Pin<Box<dyn Future<Output = R> + Send + 'a>>;
     let scenarios: [(&str, Scenario); 6] = [
@@ -717,12 +715,20 @@ async fn browser_scenarios() {
         ("staff reset, resident re-enrols", |c| Box::pin(staff_reset(c))),
         ("logout wave for web, not android", |c| Box::pin(logout_wave(c))),
     ];
+    let only = std::env::var("BROWSER_SCENARIO").ok();
+    let names: Vec<&str> = scenarios.iter().map(|(n, _)| *n).collect();
+    let chosen = match selected(&names, only.as_deref()) {
+        Ok(chosen) => chosen,
+        Err(msg) => panic!("{msg}"),
+    };
+    let driver = start_driver(&chromedriver);
+    let shots = screenshots_dir();
 
     // Scenarios run two at a time (2 cores), each against its own portal.
     let mut failures = Vec::new();
     let mut pending = Vec::new();
     for (name, run) in scenarios {
-        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+        if !chosen.contains(&name) {
             continue;
         }
         let ctx = Ctx {
@@ -756,6 +762,75 @@ async fn browser_scenarios() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// `MFA_TEST_SKIP_BROWSER=1`: the caller's explicit opt-out.
+fn skip_requested() -> bool {
+    std::env::var("MFA_TEST_SKIP_BROWSER").is_ok_and(|v| v == "1")
+}
+
+/// Both tools, or why the test cannot run (a failure: see the module docs).
+fn tools(chromium: Option<PathBuf>, chromedriver: Option<PathBuf>) -> R<(PathBuf, PathBuf)> {
+    match (chromium, chromedriver) {
+        (Some(c), Some(d)) => Ok((c, d)),
+        (c, d) => {
+            let missing: Vec<&str> = [
+                c.is_none()
+                    .then_some("Chromium (chromium, chromium-browser, google-chrome or $CHROME_BIN)"),
+                d.is_none().then_some("chromedriver"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            Err(format!(
+                "browser tests need {} on PATH: apt-get install chromium chromium-driver \
+                 (or set MFA_TEST_SKIP_BROWSER=1 to skip them on purpose)",
+                missing.join(" and ")
+            ))
+        }
+    }
+}
+
+/// The scenarios `BROWSER_SCENARIO` (a part of a name) selects: all when
+/// it is unset; an error when it is set and matches none, so that a typo
+/// cannot pass having run nothing.
+fn selected<'a>(names: &[&'a str], only: Option<&str>) -> R<Vec<&'a str>> {
+    let chosen: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| only.is_none_or(|o| n.contains(o)))
+        .collect();
+    if chosen.is_empty() {
+        return Err(format!(
+            "BROWSER_SCENARIO={:?} matches no browser scenario; the scenarios are:\n  {}",
+            only.unwrap_or_default(),
+            names.join("\n  ")
+        ));
+    }
+    Ok(chosen)
+}
+
+#[test]
+fn a_filter_that_matches_nothing_is_an_error() {
+    let names = ["first-time TOTP", "SMS: resend"];
+    assert_eq!(selected(&names, None).unwrap(), names);
+    assert_eq!(selected(&names, Some("SMS")).unwrap(), ["SMS: resend"]);
+    let e = selected(&names, Some("no such scenario")).unwrap_err();
+    assert!(e.contains("matches no browser scenario"), "{e}");
+    assert!(selected(&[], None).is_err(), "no scenario at all is an error too");
+}
+
+#[test]
+fn a_missing_tool_is_an_error() {
+    let p = || Some(PathBuf::from("/usr/bin/x"));
+    assert!(tools(p(), p()).is_ok());
+    let e = tools(None, p()).unwrap_err();
+    assert!(
+        e.contains("Chromium") && e.contains("MFA_TEST_SKIP_BROWSER=1"),
+        "{e}"
+    );
+    let e = tools(p(), None).unwrap_err();
+    assert!(e.contains("chromedriver") && !e.contains("Chromium ("), "{e}");
 }
 
 fn report(joined: Result<(&str, R, Duration), tokio::task::JoinError>) -> Option<String> {

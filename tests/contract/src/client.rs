@@ -1,7 +1,12 @@
 //! A browser-like HTTP client: a reqwest client with its own cookie jar,
 //! recording every response so scenarios can search them for leaks.
 
+use std::future::Future as _;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 
 use reqwest::Url;
 use reqwest::cookie::{CookieStore as _, Jar};
@@ -144,15 +149,43 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Resp {
-        let url = self.base.join(path).expect("path");
-        let mut req = self.http.request(method, url);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
+        self.prepare(method, path, headers, body).send().await
+    }
+
+    /// A request built but not sent: a race prepares every request first
+    /// and then releases them together (see [`crate::scenarios::race`]).
+    pub fn prepare(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Prepared {
+        Prepared {
+            client: self.clone(),
+            method,
+            path: path.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body,
         }
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        let res = req.send().await.expect("request sent");
+    }
+
+    /// A `POST path` with a JSON body, prepared (see [`Client::prepare`]).
+    pub fn prepare_post(&self, path: &str, body: &Value) -> Prepared {
+        let bytes = serde_json::to_vec(body).expect("json");
+        self.prepare(
+            reqwest::Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            Some(bytes),
+        )
+    }
+
+    async fn finish(&self, path: &str, sent: reqwest::Result<reqwest::Response>) -> Resp {
+        let res = sent.expect("request sent");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
@@ -193,14 +226,7 @@ impl Client {
 
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        let bytes = serde_json::to_vec(&body).expect("json");
-        self.raw(
-            reqwest::Method::POST,
-            path,
-            &[("content-type", "application/json")],
-            Some(bytes),
-        )
-        .await
+        self.prepare_post(path, &body).send().await
     }
 
     /// `POST /login` with the right password from `platform`.
@@ -227,5 +253,129 @@ impl Client {
     /// `GET {prefix}/status`.
     pub async fn status(&self) -> Resp {
         self.get(&self.mfa("/status")).await
+    }
+}
+
+/// A request of one [`Client`], built and not yet sent: the cookies are
+/// added from the client's jar when it is sent.
+pub struct Prepared {
+    client: Client,
+    method: reqwest::Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    fn request(&self, body: Option<reqwest::Body>) -> reqwest::RequestBuilder {
+        let url = self.client.base.join(&self.path).expect("path");
+        let mut req = self.client.http.request(self.method.clone(), url);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        req
+    }
+
+    /// Sends it; the same checks as [`Client::raw`].
+    pub async fn send(self) -> Resp {
+        let body = self.body.clone().map(reqwest::Body::from);
+        let sent = self.request(body).send().await;
+        self.client.finish(&self.path, sent).await
+    }
+
+    /// Sends it held back at `barrier`: the headers and all of the body but
+    /// its last byte go out, then this waits at `barrier` (with the other
+    /// requests of the race; each first waits a moment, 25 ms, for the
+    /// server to parse what it got), then the last byte goes. The server has
+    /// parsed the requests and is waiting for their bodies when they are
+    /// released, so they reach the handlers together, not one connection
+    /// set-up or one client task apart. (A request the server answers
+    /// before reading its body still waits at the barrier, answered.)
+    pub async fn send_behind(self, barrier: Arc<tokio::sync::Barrier>) -> Resp {
+        let mut head = self.body.clone().unwrap_or_default();
+        let tail = head.pop().map(|b| Bytes::from(vec![b]));
+        let (on_the_wire, head_sent) = tokio::sync::oneshot::channel();
+        let (release, go) = tokio::sync::oneshot::channel();
+        let body = HeldBack {
+            head: Some(Bytes::from(head)).filter(|h| !h.is_empty()),
+            tail,
+            on_the_wire: Some(on_the_wire),
+            go,
+        };
+        let body = (self.body.is_some()).then(|| reqwest::Body::wrap(body));
+        let request = self.request(body);
+        let mut response = tokio::spawn(request.send());
+        let early = tokio::select! {
+            _ = head_sent => None,
+            answered = &mut response => Some(answered),
+        };
+        if early.is_none() {
+            // The head is on the wire: give the server time to parse it
+            // (the racer last at the barrier waits too), so that every
+            // request is waiting for its body when they are released.
+            tokio::time::sleep(SETTLE).await;
+        }
+        barrier.wait().await;
+        let _ = release.send(());
+        let joined = match early {
+            Some(answered) => answered,
+            None => response.await,
+        };
+        let sent = match joined {
+            Ok(sent) => sent,
+            Err(e) => panic!("{}: request task failed: {e}", self.path),
+        };
+        self.client.finish(&self.path, sent).await
+    }
+}
+
+/// How long a held-back request waits, once its head is sent, before it
+/// waits at the barrier.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// A request body that sends all but its last byte, then waits for `go`.
+struct HeldBack {
+    head: Option<Bytes>,
+    tail: Option<Bytes>,
+    /// Told once the head was taken and the body is asked for more.
+    on_the_wire: Option<tokio::sync::oneshot::Sender<()>>,
+    go: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl http_body::Body for HeldBack {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Some(head) = this.head.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(head))));
+        }
+        if let Some(tx) = this.on_the_wire.take() {
+            let _ = tx.send(());
+        }
+        if this.tail.is_none() {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.go).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            // Released, or the racer is gone: either way the body ends.
+            Poll::Ready(_) => Poll::Ready(this.tail.take().map(|t| Ok(http_body::Frame::data(t)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.tail.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let len = |b: &Option<Bytes>| b.as_ref().map_or(0, |b| b.len() as u64);
+        http_body::SizeHint::with_exact(len(&self.head) + len(&self.tail))
     }
 }

@@ -54,6 +54,7 @@ pub mod axum_app;
 pub mod client;
 mod invariants;
 pub mod scenarios;
+pub mod yielding;
 
 use std::sync::Arc;
 
@@ -63,7 +64,7 @@ use mfa_core::{
     UserId,
 };
 
-pub use client::{Client, Resp};
+pub use client::{Client, Prepared, Resp};
 
 /// The password the test servers' fake login accepts.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -273,6 +274,39 @@ macro_rules! contract_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 $crate::scenarios::$name(&$server).await;
+            }
+        )*
+    };
+}
+
+/// The race scenarios of [`scenarios`] once more, against a server whose
+/// store yields and takes a millisecond at every call
+/// ([`yielding::YieldingStore`]): `$make` is a function from
+/// an `Arc<`[`yielding::Interleavings`]`>` to a [`ServerUnderTest`] whose
+/// store records into it. Each test also fails if no two store calls were
+/// ever in flight together, i.e. if the race did not interleave.
+#[macro_export]
+macro_rules! race_suite {
+    ($make:expr) => {
+        $crate::race_suite!(@each $make;
+            parallel_submissions_of_one_sms_code_succeed_once,
+            parallel_submissions_of_one_totp_code_succeed_once,
+            parallel_guesses_do_not_overrun_the_counter
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let seen = ::std::sync::Arc::new($crate::yielding::Interleavings::default());
+                let server = ($make)(seen.clone());
+                $crate::scenarios::$name(&server).await;
+                eprintln!(
+                    "store calls: {}, at most {} in flight at once",
+                    seen.calls(),
+                    seen.most_in_flight()
+                );
+                seen.assert_interleaved();
             }
         )*
     };

@@ -1,10 +1,11 @@
 //! The scenarios. Each starts its own server from a [`Setup`] and drives
 //! it as browsers would. Names state the property.
 
-use futures::future::join_all;
+use std::sync::Arc;
+
 use serde_json::json;
 
-use crate::{Client, Env, Resp, START, ServerUnderTest, Setup};
+use crate::{Client, Env, Prepared, Resp, START, ServerUnderTest, Setup};
 
 const PHONE: &str = "+447700900123";
 const PHONE_INPUT: &str = "+44 7700 900123";
@@ -631,7 +632,123 @@ pub async fn trust_cookie_tampered_foreign_or_revoked_is_ignored(server: &dyn Se
     assert_status_state(&after.login("alice").await, "pending");
 }
 
-/// 20 parallel submissions of one valid SMS code: exactly one succeeds.
+/// How many requests a race sends at once.
+pub const RACERS: usize = 20;
+
+/// A race of [`RACERS`] requests that really run together: each racer is
+/// a separate browser holding a copy of `c`'s cookies, with its own
+/// connection, on its own task of the test's multi-threaded runtime; its
+/// request, built by `request`, is sent held back
+/// ([`Prepared::send_behind`]): headers and all of the body but the last
+/// byte, then a wait at one `tokio::sync::Barrier` for all the racers,
+/// then the last byte. So every request has been parsed by the server and
+/// is waiting for its body when all are released at once. The answers are
+/// in the racers' order, which says nothing of the order they were
+/// handled in.
+///
+/// The servers under test serve on several threads (actix: 4 workers;
+/// axum: its own 4-thread runtime), so the requests are handled in
+/// parallel; [`crate::race_suite!`] runs the races once more on a store
+/// that yields and takes a millisecond at every call
+/// ([`crate::yielding`]), so they also interleave inside one verification
+/// (between its store calls), and checks that they did.
+pub async fn race(c: &Client, request: impl Fn(&Client) -> Prepared) -> Vec<Resp> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| tokio::spawn(request(&c.fork()).send_behind(barrier.clone())))
+        .collect();
+    let mut answers = Vec::with_capacity(RACERS);
+    for racer in racers {
+        match racer.await {
+            Ok(r) => answers.push(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a racer was cancelled: {e}"),
+        }
+    }
+    let mut tally = std::collections::BTreeMap::new();
+    for o in outcomes(&answers) {
+        *tally.entry(o).or_insert(0) += 1;
+    }
+    eprintln!("race answers: {tally:?}");
+    answers
+}
+
+/// `status error` of every answer, for failure messages.
+fn outcomes(answers: &[Resp]) -> Vec<String> {
+    answers
+        .iter()
+        .map(|r| format!("{} {}", r.status, r.error()))
+        .collect()
+}
+
+/// Asserts that every answer is one of `allowed` (status and `error`),
+/// with the extra field the contract gives that error; returns how many
+/// answers had each entry of `allowed`.
+#[track_caller]
+fn assert_only(answers: &[Resp], allowed: &[(u16, &str)]) -> Vec<usize> {
+    let mut counts = vec![0; allowed.len()];
+    for r in answers {
+        let Some(i) = allowed
+            .iter()
+            .position(|&(status, error)| r.status == status && r.error() == error)
+        else {
+            panic!(
+                "an answer outside {allowed:?}: {} {}\nall answers: {:?}",
+                r.status,
+                r.text,
+                outcomes(answers)
+            );
+        };
+        counts[i] += 1;
+        match r.error() {
+            "invalid_code" => assert!(r.body["attempts_left"].is_u64(), "{}", r.text),
+            // `until`: RFC 3339, or `null` (only an administrator can
+            // unlock), but present.
+            "locked" => assert!(
+                r.body.get("until").is_some_and(|u| u.is_string() || u.is_null()),
+                "{}",
+                r.text
+            ),
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// After a race of right codes: exactly one racer completed the login,
+/// every other one got an answer in `losers`, and the racers' shared
+/// session id is dead (the winner's login cycled it), which is why
+/// `401 unauthenticated` is a loser's answer: a racer whose request
+/// arrived after the winner's holds an id that no longer exists.
+#[track_caller]
+fn one_winner(answers: &[Resp], method: &str, losers: &[(u16, &str)]) {
+    let (won, lost): (Vec<&Resp>, Vec<&Resp>) = answers.iter().partition(|r| r.status == 200);
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one racer must win; answers: {:?}",
+        outcomes(answers)
+    );
+    assert_eq!(won[0].body["state"], "complete", "{}", won[0].text);
+    assert_eq!(won[0].body["method"], method, "{}", won[0].text);
+    let lost: Vec<Resp> = lost.into_iter().cloned().collect();
+    assert_only(&lost, losers);
+}
+
+/// 20 parallel submissions of one valid SMS code: exactly one succeeds,
+/// every other one is refused as the contract says (`/verify`: "an
+/// SMS/email code works once even under parallel submission"): `422
+/// challenge_closed` (the challenge was used, or used up its 5 attempts),
+/// `423 locked` (each submission reserves an account attempt until proven
+/// good, so 20 at once reach the back-off), or `401 unauthenticated` (the
+/// shared session id was cycled by the winner). Never `invalid_code` (the
+/// code is right), `409 not_pending` (that would be the old session id
+/// still logged in: no id cycling) or a second `200`.
+///
+/// The submissions are released together behind a barrier ([`race`]);
+/// against the adapters' servers this also runs on a store that yields
+/// and takes a millisecond at every call ([`crate::race_suite!`]), where
+/// the racers do interleave inside one verification.
 pub async fn parallel_submissions_of_one_sms_code_succeed_once(server: &dyn ServerUnderTest) {
     let env = Env::start(server, Setup::required()).await;
     let (_c, factor) = sms_user(&env, "bob", PHONE_INPUT, PHONE).await;
@@ -639,31 +756,57 @@ pub async fn parallel_submissions_of_one_sms_code_succeed_once(server: &dyn Serv
     let c = pending(&env, "bob").await;
     let ch = send(&c, &factor).await;
     let code = env.last_code(PHONE);
-    let results: Vec<Resp> = join_all((0..20).map(|_| {
-        let c = c.fork();
-        let (ch, code) = (ch.clone(), code.clone());
-        async move { verify_challenge(&c, &ch, &code).await }
-    }))
+    let answers = race(&c, |r| {
+        r.prepare_post(
+            &r.mfa("/verify"),
+            &json!({"method": "challenge", "challenge_id": ch, "code": code}),
+        )
+    })
     .await;
-    let ok = results.iter().filter(|r| r.status == 200).count();
-    assert_eq!(ok, 1, "{:?}", results.iter().map(|r| &r.text).collect::<Vec<_>>());
+    one_winner(
+        &answers,
+        "sms",
+        &[
+            (422, "challenge_closed"),
+            (423, "locked"),
+            (401, "unauthenticated"),
+        ],
+    );
+    assert_status_state(&c.status().await, "anonymous");
 }
 
-/// 20 parallel submissions of one valid TOTP code: exactly one succeeds.
+/// 20 parallel submissions of one valid TOTP code: exactly one succeeds,
+/// every other one is refused as the contract says (`/verify`: "a TOTP
+/// code works once (replay refused)"): `422 invalid_code` with
+/// `attempts_left` (a replay), `423 locked` (every submission reserves an
+/// account attempt until proven good, so 20 at once reach the back-off),
+/// or `401 unauthenticated` (the shared session id was cycled by the
+/// winner). Never `challenge_closed` (no challenge here), `409
+/// not_pending` (the old session id still logged in) or a second `200`.
+///
+/// The submissions are released together behind a barrier ([`race`]);
+/// against the adapters' servers this also runs on a store that yields
+/// and takes a millisecond at every call ([`crate::race_suite!`]), where
+/// the racers do interleave inside one verification.
 pub async fn parallel_submissions_of_one_totp_code_succeed_once(server: &dyn ServerUnderTest) {
     let env = Env::start(server, Setup::required()).await;
     let u = totp_user(&env, "alice").await;
     env.advance(30);
     let c = pending(&env, "alice").await;
     let code = env.totp(&u.uri);
-    let results: Vec<Resp> = join_all((0..20).map(|_| {
-        let c = c.fork();
-        let (f, code) = (u.factor.clone(), code.clone());
-        async move { verify_totp(&c, &f, &code, false).await }
-    }))
+    let answers = race(&c, |r| {
+        r.prepare_post(
+            &r.mfa("/verify"),
+            &json!({"method": "totp", "factor_id": u.factor, "code": code}),
+        )
+    })
     .await;
-    let ok = results.iter().filter(|r| r.status == 200).count();
-    assert_eq!(ok, 1, "{:?}", results.iter().map(|r| &r.text).collect::<Vec<_>>());
+    one_winner(
+        &answers,
+        "totp",
+        &[(422, "invalid_code"), (423, "locked"), (401, "unauthenticated")],
+    );
+    assert_status_state(&c.status().await, "anonymous");
 }
 
 /// A resend keeps the challenge's failure count.
@@ -1448,28 +1591,36 @@ pub async fn openapi_lists_every_route(server: &dyn ServerUnderTest) {
         .expect_error(404, "not_found");
 }
 
-/// 20 parallel wrong guesses cannot overrun the account's counter.
+/// 20 parallel wrong guesses cannot overrun the account's counter: each
+/// is judged `422 invalid_code` (with `attempts_left`) or refused `423
+/// locked` (with `until`), and no more than 5 are judged before the lock
+/// ("back-off from the 5th consecutive failure"); nothing else. The right
+/// code is then refused as locked.
+///
+/// The guesses are released together behind a barrier ([`race`]);
+/// against the adapters' servers this also runs on a store that yields
+/// and takes a millisecond at every call ([`crate::race_suite!`]), where
+/// the racers do interleave inside one verification.
 pub async fn parallel_guesses_do_not_overrun_the_counter(server: &dyn ServerUnderTest) {
     let env = Env::start(server, Setup::required()).await;
     let u = totp_user(&env, "alice").await;
     env.advance(30);
     let c = pending(&env, "alice").await;
     let wrong = wrong_totp(&env, &u.uri);
-    let results: Vec<Resp> = join_all((0..20).map(|_| {
-        let c = c.fork();
-        let (f, wrong) = (u.factor.clone(), wrong.clone());
-        async move { verify_totp(&c, &f, &wrong, false).await }
-    }))
+    let answers = race(&c, |r| {
+        r.prepare_post(
+            &r.mfa("/verify"),
+            &json!({"method": "totp", "factor_id": u.factor, "code": wrong}),
+        )
+    })
     .await;
-    let judged = results.iter().filter(|r| r.status == 422).count();
-    let locked = results.iter().filter(|r| r.status == 423).count();
-    assert_eq!(
-        judged + locked,
-        20,
-        "{:?}",
-        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    let counts = assert_only(&answers, &[(422, "invalid_code"), (423, "locked")]);
+    let judged = counts[0];
+    assert!(
+        judged <= 5,
+        "{judged} guesses were judged before the lock: {:?}",
+        outcomes(&answers)
     );
-    assert!(judged <= 5, "{judged} guesses were judged before the lock");
     verify_totp(&c, &u.factor, &env.totp(&u.uri), false)
         .await
         .expect_error(423, "locked");

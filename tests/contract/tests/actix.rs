@@ -6,12 +6,22 @@ mod servers;
 use mfa_contract_tests::contract_suite;
 use servers::actix::ActixServer;
 
-contract_suite!(ActixServer { prefix: "/mfa" });
+contract_suite!(ActixServer::new("/mfa"));
+
+/// The race scenarios again, on a store that yields and takes a
+/// millisecond at every call, so the racing requests interleave inside one
+/// verification (and fail if they never did).
+mod yielding_store {
+    use super::*;
+    use crate::servers::Store;
+    mfa_contract_tests::race_suite!(|seen| ActixServer {
+        prefix: "/mfa",
+        store: Store::Yielding(seen),
+    });
+}
 
 /// The same contract under another prefix.
 mod custom_prefix {
     use super::*;
-    contract_suite!(ActixServer {
-        prefix: "/auth/second-factor"
-    });
+    contract_suite!(ActixServer::new("/auth/second-factor"));
 }

@@ -293,8 +293,8 @@ async fn script(server: &dyn ServerUnderTest) -> Vec<Seen> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_adapters_answer_the_script_alike() {
-    let axum = script(&AxumServer { prefix: "/mfa" }).await;
-    let actix = script(&ActixServer { prefix: "/mfa" }).await;
+    let axum = script(&AxumServer::new("/mfa")).await;
+    let actix = script(&ActixServer::new("/mfa")).await;
     assert_eq!(axum.len(), actix.len());
     let mut differences = Vec::new();
     for (a, b) in axum.iter().zip(&actix) {

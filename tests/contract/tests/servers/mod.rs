@@ -7,14 +7,28 @@ pub mod axum;
 
 use std::sync::Arc;
 
+use mfa_contract_tests::yielding::Interleavings;
 use mfa_contract_tests::{Running, Setup};
 use mfa_core::http::HttpSettings;
-use mfa_core::{Keys, MemoryStore, Mfa};
+use mfa_core::{Keys, Mfa, MfaStore};
+
+/// How many threads serve requests: actix workers, axum runtime threads.
+/// More than one, so that the race scenarios' requests run in parallel.
+pub const SERVER_THREADS: usize = 4;
+
+/// The store a server under test keeps its state in.
+#[derive(Clone)]
+pub enum Store {
+    /// `MemoryStore`.
+    Memory,
+    /// `MemoryStore` behind a `YieldingStore` recording into this.
+    Yielding(Arc<Interleavings>),
+}
 
 /// The engine of one server, built from the suite's [`Setup`].
-pub fn engine(setup: Setup) -> Arc<Mfa<MemoryStore>> {
+pub fn engine<S: MfaStore>(setup: Setup, store: S) -> Arc<Mfa<S>> {
     let keys = Keys::generate_ephemeral().unwrap();
-    let builder = Mfa::builder(MemoryStore::new(), keys, setup.config);
+    let builder = Mfa::builder(store, keys, setup.config);
     Arc::new(
         builder
             .policy(setup.policy)
@@ -36,10 +50,10 @@ pub fn settings(prefix: &str) -> HttpSettings {
 
 /// The description of a started server: the session cookie is `sid` in
 /// both, the trust cookie the default `__Host-mfa_trust`.
-pub fn running(
+pub fn running<S: MfaStore>(
     addr: std::net::SocketAddr,
     prefix: &str,
-    mfa: Arc<Mfa<MemoryStore>>,
+    mfa: Arc<Mfa<S>>,
     guard: Box<dyn std::any::Any + Send + Sync>,
 ) -> Running {
     Running {
