@@ -174,10 +174,7 @@ fuzz_target!(|data: &[u8]| {
     .policy(Policy::required_from(Timestamp::EPOCH))
     .build();
     let user = UserId::new("alice").unwrap();
-    let caller = Caller {
-        audience: Audience::new(Platform::WEB),
-        assurance: Assurance::PasswordOnly,
-    };
+    let caller = Caller::password_only(Audience::new(Platform::WEB));
     let request = EnrollRequest::Totp {
         label: "Phone".into(),
         account_name: account.clone(),

@@ -382,7 +382,10 @@ impl MfaRequest {
 
     /// The user skips the grace period's offer to enrol.
     pub async fn decline_enroll_offer<S: MfaStore>(&self, state: &MfaState<S>) -> Result<(), ApiError> {
-        self.apply(mfa_core::http::decline_enroll_offer(&state.mfa, &self.checked.state))
-            .await
+        self.apply(mfa_core::http::decline_enroll_offer(
+            &state.mfa,
+            &self.checked.state,
+        ))
+        .await
     }
 }

@@ -417,7 +417,11 @@ async fn cohort_methods_order_the_factors_offered_and_never_remove_one() {
         .mfa
         .verify(
             &u,
-            &Attempt::login(AttemptTarget::Challenge(sent.challenge.clone()), code.as_str(), android),
+            &Attempt::login(
+                AttemptTarget::Challenge(sent.challenge.clone()),
+                code.as_str(),
+                android,
+            ),
         )
         .await
         .unwrap();
@@ -451,4 +455,3 @@ async fn a_policy_that_drops_a_method_does_not_strand_users_who_have_it() {
         "{err:?}"
     );
 }
-

@@ -380,7 +380,10 @@ async fn shortening_trust_for_in_the_policy_shortens_existing_devices() {
     let issued = trusted_login(&f, &u, &t, "Laptop").await;
     let trusted_at = f.now();
     f.clock.set(trusted_at + 10 * DAY);
-    assert!(is_trusted(&login(&f, &u, issued.token.expose()).await, &issued.device));
+    assert!(is_trusted(
+        &login(&f, &u, issued.token.expose()).await,
+        &issued.device
+    ));
     f.mfa
         .set_policy(Policy::from_toml("[defaults]\ntrust_for = \"7d\"").unwrap())
         .unwrap();
@@ -394,5 +397,8 @@ async fn shortening_trust_for_in_the_policy_shortens_existing_devices() {
         .set_policy(Policy::from_toml("[defaults]\ntrust_for = \"365d\"").unwrap())
         .unwrap();
     f.clock.set(issued.expires_at);
-    assert!(!is_trusted(&login(&f, &u, issued.token.expose()).await, &issued.device));
+    assert!(!is_trusted(
+        &login(&f, &u, issued.token.expose()).await,
+        &issued.device
+    ));
 }

@@ -36,8 +36,8 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use mfa_benches::block_on;
 use mfa_core::{
-    Audience, Caller, EnrollRequest, Enrollment, Keys, MemoryStore, Mfa, MfaConfig, MfaStore,
-    Platform, Policy, Timestamp, UserId,
+    Audience, Caller, EnrollRequest, Enrollment, Keys, MemoryStore, Mfa, MfaConfig, MfaStore, Platform,
+    Policy, Timestamp, UserId,
 };
 use serde_json::json;
 use sha1::Sha1;

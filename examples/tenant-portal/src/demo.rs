@@ -2,7 +2,7 @@
 //! and the outbox page where demo messages can be read.
 
 use mfa_axum::MfaState;
-use mfa_core::{Assurance, Audience, Caller, EnrollRequest, MfaError, Outbox, Platform, UserId};
+use mfa_core::{Audience, Caller, EnrollRequest, MfaError, Outbox, Platform, UserId};
 use mfa_store_sqlx::SqlxStore;
 
 /// Gives the seeded "existing user" (Sam) a confirmed SMS factor, the way a
@@ -13,10 +13,7 @@ pub async fn enrol_seeded_factors(
 ) -> Result<(), MfaError> {
     let Some(outbox) = outbox else { return Ok(()) };
     let user = UserId::new("u-sam")?;
-    let caller = Caller {
-        audience: Audience::new(Platform::WEB),
-        assurance: Assurance::PasswordOnly,
-    };
+    let caller = Caller::password_only(Audience::new(Platform::WEB));
     let request = EnrollRequest::Sms {
         label: "Mobile".into(),
         phone: "+44 7700 900123".into(),

@@ -94,11 +94,13 @@ impl Notifier {
 
 impl EventSink for Notifier {
     fn record(&self, event: &SecurityEvent) {
+        // System-wide events (no user) concern no resident.
+        let Some(user) = &event.user else { return };
         let Some((subject, body)) = notice(&event.kind) else {
             return;
         };
         let (db, mailer) = (self.db.clone(), self.mailer.clone());
-        let (user, at) = (event.user.to_string(), event.at.unix_millis());
+        let (user, at) = (user.to_string(), event.at.unix_millis());
         tokio::spawn(async move {
             match db.user(&user).await {
                 Ok(Some(u)) => mailer.send_later(u.email, subject, body, at),

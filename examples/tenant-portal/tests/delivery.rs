@@ -9,7 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{Browser, attr};
-use mfa_core::{Assurance, Audience, Caller, EnrollRequest, Platform, UserId};
+use mfa_core::{Audience, Caller, EnrollRequest, Platform, UserId};
 use tenant_portal::app;
 use tenant_portal::config::Config;
 use tenant_portal::mail::SmtpSettings;
@@ -120,10 +120,7 @@ async fn smtp_delivers_codes_text_messages_and_security_notices() {
     assert!(app.outbox.is_none(), "SMTP configured: no demo outbox");
     let mfa = app.mfa.mfa();
     let jo = UserId::new("u-jo").unwrap();
-    let caller = Caller {
-        audience: Audience::new(Platform::WEB),
-        assurance: Assurance::PasswordOnly,
-    };
+    let caller = Caller::password_only(Audience::new(Platform::WEB));
 
     // An email code goes to the address, through SMTP.
     let setup = mfa
@@ -140,21 +137,17 @@ async fn smtp_delivers_codes_text_messages_and_security_notices() {
     let mail = wait_for(&inbox, "jo.home@example.org", "code").await;
     assert!(mail.data.contains("no-reply@orchard.example"), "{}", mail.data);
     let code = six_digits(mail.data.split("\n\n").nth(1).unwrap());
-    mfa.confirm_enrollment(&jo, setup.factor(), &code).await.unwrap();
+    let enrolled = mfa.confirm_enrollment(&jo, setup.factor(), &code).await.unwrap();
 
     // The change is notified to the account's address (another channel),
     // without the code.
     let notice = wait_for(&inbox, "jo@example.org", "A sign-in method was added").await;
     assert!(!notice.data.contains(&code));
 
-    // A text message goes through the email-to-SMS gateway.
-    let fresh = Caller {
-        audience: Audience::new(Platform::WEB),
-        assurance: Assurance::SecondFactor {
-            at: mfa.now(),
-            method: mfa_core::FactorKind::Email,
-        },
-    };
+    // A text message goes through the email-to-SMS gateway. Adding a
+    // second method needs a fresh second factor: the one the confirmation
+    // just proved (the engine's own result, not a hand-made caller).
+    let fresh = enrolled.caller(Audience::new(Platform::WEB));
     mfa.begin_enrollment(
         &jo,
         EnrollRequest::Sms {

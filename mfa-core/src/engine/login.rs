@@ -91,7 +91,11 @@ impl<S: MfaStore> Mfa<S> {
 
     /// `Some(until)` when the account is locked now (`until = None`: the
     /// hard stop, until an administrator unlocks).
-    pub(super) fn lock_state(&self, state: &crate::store::UserState, now: Timestamp) -> Option<Option<Timestamp>> {
+    pub(super) fn lock_state(
+        &self,
+        state: &crate::store::UserState,
+        now: Timestamp,
+    ) -> Option<Option<Timestamp>> {
         if self.config.lockout.is_hard_stopped(state.failures) {
             return Some(None);
         }
@@ -121,10 +125,8 @@ impl<S: MfaStore> Mfa<S> {
             return Ok(None);
         };
         let expires_at = device.expires_at.min(device.created_at + trust_for);
-        let valid = &device.user == user
-            && device.revoked_at.is_none()
-            && now < expires_at
-            && device.epoch == epoch;
+        let valid =
+            &device.user == user && device.revoked_at.is_none() && now < expires_at && device.epoch == epoch;
         Ok(valid.then_some(device.id))
     }
 

@@ -149,7 +149,10 @@ pub async fn begin_login<S: MfaStore>(
 /// engine's [`Mfa::password_changed`] revokes every trusted device and
 /// ends every session of the user, and this session is re-issued (new id)
 /// so that it alone goes on.
-pub async fn password_changed<S: MfaStore>(mfa: &Mfa<S>, state: &RequestState) -> Result<SessionChange, ApiError> {
+pub async fn password_changed<S: MfaStore>(
+    mfa: &Mfa<S>,
+    state: &RequestState,
+) -> Result<SessionChange, ApiError> {
     let record = state.record.clone().ok_or_else(ApiError::unauthenticated)?;
     if record.is_pending() {
         return Err(ApiError::mfa_required());
@@ -162,7 +165,15 @@ pub async fn password_changed<S: MfaStore>(mfa: &Mfa<S>, state: &RequestState) -
 /// session stays complete and stops offering (no engine state changes).
 pub fn decline_enroll_offer<S: MfaStore>(mfa: &Mfa<S>, state: &RequestState) -> SessionChange {
     match &state.record {
-        Some(r) if matches!(r.stage(), Stage::Complete { offer_enroll: Some(_), .. }) => {
+        Some(r)
+            if matches!(
+                r.stage(),
+                Stage::Complete {
+                    offer_enroll: Some(_),
+                    ..
+                }
+            ) =>
+        {
             SessionChange::Renew(r.clone().without_offer().seal(mfa))
         }
         _ => SessionChange::Keep,
@@ -326,7 +337,11 @@ impl RequestState {
 /// (`session_ended`, reason `revoked`), or its cohort's forced re-login
 /// cut-off passed (`rollout_cutoff`), and refuses a *pending* session a
 /// path it may not reach (`mfa_required`).
-pub async fn admit<S: MfaStore>(mfa: &Mfa<S>, token: Option<SessionToken>, pending_allowed: bool) -> Admission {
+pub async fn admit<S: MfaStore>(
+    mfa: &Mfa<S>,
+    token: Option<SessionToken>,
+    pending_allowed: bool,
+) -> Admission {
     let Some(token) = token else {
         return Admission::Proceed(RequestState::default());
     };

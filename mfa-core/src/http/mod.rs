@@ -20,8 +20,8 @@ pub use flow::{
     Admission, Call, CompleteLogin, Refused, Reply, RequestState, SessionChange, admit, begin_login,
     decline_enroll_offer, decode_json, handle, login_reply, password_changed,
 };
-pub use session::{PendingStep, SESSION_KEY, SessionRecord, SessionToken, Stage};
 pub use openapi::openapi;
+pub use session::{PendingStep, SESSION_KEY, SessionRecord, SessionToken, Stage};
 pub use settings::{
     DEV_TRUST_COOKIE, HttpSettings, Refusal, SessionError, TrustCookie, under_prefix, wants_json,
 };

@@ -125,7 +125,12 @@ impl PendingStep {
 impl SessionRecord {
     /// A new record for a login the engine answered with `step` (`None` for
     /// `Locked`, which makes no session).
-    pub(crate) fn for_login(user: &UserId, audience: Audience, issued_at: Timestamp, step: &LoginStep) -> Option<Self> {
+    pub(crate) fn for_login(
+        user: &UserId,
+        audience: Audience,
+        issued_at: Timestamp,
+        step: &LoginStep,
+    ) -> Option<Self> {
         if let Some(step) = PendingStep::of(step) {
             return Some(SessionRecord {
                 user: user.clone(),

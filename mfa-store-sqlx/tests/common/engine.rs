@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use mfa_core::testkit::fixtures::{T0, user};
 use mfa_core::{
-    Argon2Params, Attempt, AttemptTarget, Audience, Caller, EnrollRequest, Enrollment, Keys,
-    LockoutRules, ManualClock, Mfa, MfaConfig, MfaError, MfaStore, Outbox, Platform, Purpose, Timestamp,
-    UserId,
+    Argon2Params, Attempt, AttemptTarget, Audience, Caller, EnrollRequest, Enrollment, Keys, LockoutRules,
+    ManualClock, Mfa, MfaConfig, MfaError, MfaStore, Outbox, Platform, Purpose, Timestamp, UserId,
 };
 
 /// Concurrent calls per race.

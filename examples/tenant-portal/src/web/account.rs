@@ -8,14 +8,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use mfa_core::{
-    Attempt, AttemptTarget, Caller, ChallengeId, DeviceId, EnrollRequest, Enrollment, FactorId, FactorKind,
-    MfaError, Purpose, SecretString,
-};
+use mfa_axum::MfaRequest;
+use mfa_axum::contract::{ApiError, Call, CodeTarget, ConfirmRequest, StepUpRequest};
+use mfa_core::{ChallengeId, DeviceId, EnrollRequest, Enrollment, FactorId, FactorKind, MfaError, Purpose};
 use serde::Deserialize;
 
-use super::second_step::explain;
-use super::{Chrome, CsrfForm, HasCsrf, LoggedIn, PageError, Plain, engine, render};
+use super::{Chrome, CsrfForm, HasCsrf, LoggedIn, PageError, Plain, engine, explain, render};
 use crate::app::App;
 use crate::util::{date, date_time};
 
@@ -59,14 +57,9 @@ struct AccountPage {
     codes: Vec<String>,
 }
 
-fn caller(me: &LoggedIn) -> Caller {
-    Caller {
-        audience: me.record.audience(),
-        assurance: match &me.record.stage {
-            mfa_axum::contract::Stage::Complete { assurance, .. } => *assurance,
-            mfa_axum::contract::Stage::Pending { .. } => mfa_core::Assurance::PasswordOnly,
-        },
-    }
+/// [`explain`] for an engine call made directly.
+fn explain_engine(e: &MfaError) -> Option<String> {
+    explain(&ApiError::from_mfa(e))
 }
 
 /// Plain words for an audit event.
@@ -102,7 +95,7 @@ async fn account_page(
     codes: Vec<String>,
 ) -> Result<Response, PageError> {
     let mfa = engine(app);
-    let user = &me.record.user;
+    let user = &me.mfa.user;
     let status = mfa
         .status(user)
         .await
@@ -112,7 +105,7 @@ async fn account_page(
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
     let events = app.db.audit_log(Some(user.as_str()), 15).await?;
-    let fresh = mfa.is_fresh(&caller(&me).assurance);
+    let fresh = me.mfa.fresh;
     render(&AccountPage {
         chrome: me.chrome,
         csrf: me.csrf,
@@ -209,7 +202,7 @@ pub async fn remove_factor(
 ) -> Result<Response, PageError> {
     let id: FactorId = form.id.parse().map_err(|_| PageError::NotFound)?;
     match engine(&app)
-        .remove_factor(&me.record.user, &id, &caller(&me))
+        .remove_factor(&me.mfa.user, &id, &me.mfa.caller())
         .await
     {
         Ok(()) => {
@@ -217,7 +210,7 @@ pub async fn remove_factor(
             account_page(&app, me, Some(msg.into()), None, Vec::new()).await
         }
         Err(e) if need_step_up(&e) => Ok(step_up_redirect()),
-        Err(e) => account_page(&app, me, None, explain(&e), Vec::new()).await,
+        Err(e) => account_page(&app, me, None, explain_engine(&e), Vec::new()).await,
     }
 }
 
@@ -230,12 +223,12 @@ pub async fn rename_factor(
     let id: FactorId = form.id.parse().map_err(|_| PageError::NotFound)?;
     let label = form.label.unwrap_or_default();
     match engine(&app)
-        .rename_factor(&me.record.user, &id, &label, &caller(&me))
+        .rename_factor(&me.mfa.user, &id, &label, &me.mfa.caller())
         .await
     {
         Ok(()) => account_page(&app, me, Some("Renamed.".into()), None, Vec::new()).await,
         Err(e) if need_step_up(&e) => Ok(step_up_redirect()),
-        Err(e) => account_page(&app, me, None, explain(&e), Vec::new()).await,
+        Err(e) => account_page(&app, me, None, explain_engine(&e), Vec::new()).await,
     }
 }
 
@@ -248,10 +241,10 @@ pub async fn revoke_device(
 ) -> Result<Response, PageError> {
     let mfa = engine(&app);
     let result = if form.id == "all" {
-        mfa.revoke_all_devices(&me.record.user).await.map(|_| ())
+        mfa.revoke_all_devices(&me.mfa.user).await.map(|_| ())
     } else {
         let id: DeviceId = form.id.parse().map_err(|_| PageError::NotFound)?;
-        mfa.revoke_device(&me.record.user, &id).await
+        mfa.revoke_device(&me.mfa.user, &id).await
     };
     match result {
         Ok(()) => {
@@ -273,7 +266,7 @@ pub async fn revoke_device(
             .await?;
             Ok((jar, page).into_response())
         }
-        Err(e) => account_page(&app, me, None, explain(&e), Vec::new()).await,
+        Err(e) => account_page(&app, me, None, explain_engine(&e), Vec::new()).await,
     }
 }
 
@@ -284,7 +277,7 @@ pub async fn regenerate_codes(
     CsrfForm(_): CsrfForm<Plain>,
 ) -> Result<Response, PageError> {
     match engine(&app)
-        .generate_recovery_codes(&me.record.user, &caller(&me))
+        .generate_recovery_codes(&me.mfa.user, &me.mfa.caller())
         .await
     {
         Ok(codes) => {
@@ -293,7 +286,7 @@ pub async fn regenerate_codes(
             account_page(&app, me, Some(msg.into()), None, codes).await
         }
         Err(e) if need_step_up(&e) => Ok(step_up_redirect()),
-        Err(e) => account_page(&app, me, None, explain(&e), Vec::new()).await,
+        Err(e) => account_page(&app, me, None, explain_engine(&e), Vec::new()).await,
     }
 }
 
@@ -330,19 +323,21 @@ pub fn password_problem(password: &str, confirm: &str) -> Option<&'static str> {
 pub async fn change_password(
     State(app): State<App>,
     me: LoggedIn,
+    req: MfaRequest,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, PageError> {
-    let mfa = engine(&app);
-    if !mfa.is_fresh(&caller(&me).assurance) {
+    if !me.mfa.fresh {
         return Ok(step_up_redirect());
     }
     if let Some(problem) = password_problem(&form.password, &form.confirm) {
         return account_page(&app, me, None, Some(problem.into()), Vec::new()).await;
     }
     app.db.set_password(&me.user.id, &form.password).await?;
-    mfa.password_changed(&me.record.user)
+    // Every other session ends and trusted devices are revoked; this
+    // session is re-issued so that it goes on.
+    req.password_changed(&app.mfa)
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+        .map_err(|e| PageError::Internal(format!("password_changed: {e:?}")))?;
     account_page(
         &app,
         me,
@@ -404,8 +399,8 @@ pub async fn add_factor(
         },
         _ => return Err(PageError::NotFound),
     };
-    let c = caller(&me);
-    match engine(&app).begin_enrollment(&me.record.user, request, &c).await {
+    let c = me.mfa.caller();
+    match engine(&app).begin_enrollment(&me.mfa.user, request, &c).await {
         Ok(Enrollment::Totp(t)) => render(&AddFactorPage {
             chrome: me.chrome,
             csrf: me.csrf,
@@ -427,7 +422,7 @@ pub async fn add_factor(
             error: None,
         }),
         Err(e) if need_step_up(&e) => Ok(step_up_redirect()),
-        Err(e) => account_page(&app, me, None, explain(&e), Vec::new()).await,
+        Err(e) => account_page(&app, me, None, explain_engine(&e), Vec::new()).await,
     }
 }
 
@@ -449,22 +444,26 @@ impl HasCsrf for ConfirmAddForm {
 pub async fn confirm_factor(
     State(app): State<App>,
     me: LoggedIn,
+    req: MfaRequest,
+    jar: CookieJar,
     CsrfForm(form): CsrfForm<ConfirmAddForm>,
 ) -> Result<Response, PageError> {
     let id: FactorId = form.factor.parse().map_err(|_| PageError::NotFound)?;
-    match engine(&app)
-        .confirm_enrollment(&me.record.user, &id, &form.code)
-        .await
-    {
-        Ok(_) => {
-            account_page(
+    let body = ConfirmRequest {
+        factor_id: id.to_string(),
+        code: form.code,
+    };
+    match req.run(&app.mfa, Call::EnrollConfirm(body), jar).await {
+        Ok((_, jar)) => {
+            let page = account_page(
                 &app,
                 me,
                 Some("Added. We've let you know by email too.".into()),
                 None,
                 Vec::new(),
             )
-            .await
+            .await?;
+            Ok((jar, page).into_response())
         }
         Err(e) => {
             let msg = explain(&e).unwrap_or_else(|| "That didn't work.".into());
@@ -517,7 +516,7 @@ async fn step_up_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let factors = engine(app)
-        .factors(&me.record.user)
+        .factors(&me.mfa.user)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?
         .iter()
@@ -571,10 +570,12 @@ impl HasCsrf for StepUpForm {
     }
 }
 
-/// `POST /account/confirm`.
+/// `POST /account/confirm`: the code goes through the MFA routes' own
+/// step-up (`/step-up`), which refreshes the session.
 pub async fn confirm(
     State(app): State<App>,
     me: LoggedIn,
+    req: MfaRequest,
     jar: CookieJar,
     CsrfForm(form): CsrfForm<StepUpForm>,
 ) -> Result<Response, PageError> {
@@ -582,36 +583,36 @@ pub async fn confirm(
     let mfa = engine(&app);
     let factor: FactorId = form.factor.parse().map_err(|_| PageError::NotFound)?;
     let is_totp = mfa
-        .factors(&me.record.user)
+        .factors(&me.mfa.user)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?
         .iter()
         .any(|f| f.id == factor && f.kind == FactorKind::Totp);
     if form.code.trim().is_empty() && !is_totp {
-        return match mfa.send_code(&me.record.user, &factor, Purpose::StepUp).await {
+        return match mfa.send_code(&me.mfa.user, &factor, Purpose::StepUp).await {
             Ok(sent) => {
                 let s = (factor.to_string(), sent.challenge.to_string(), sent.to);
                 step_up_page(&app, me, next, Some(s), None).await
             }
-            Err(e) => step_up_page(&app, me, next, None, explain(&e)).await,
+            Err(e) => step_up_page(&app, me, next, None, explain_engine(&e)).await,
         };
     }
     let target = if is_totp {
-        AttemptTarget::Totp(factor.clone())
+        CodeTarget::Totp {
+            factor_id: factor.to_string(),
+        }
     } else {
-        AttemptTarget::Challenge(
-            form.challenge
-                .parse::<ChallengeId>()
-                .map_err(|_| PageError::NotFound)?,
-        )
+        let challenge: ChallengeId = form.challenge.parse().map_err(|_| PageError::NotFound)?;
+        CodeTarget::Challenge {
+            challenge_id: challenge.to_string(),
+        }
     };
-    let attempt = Attempt::login(target, SecretString::new(form.code), me.record.audience()).step_up();
-    match mfa.verify(&me.record.user, &attempt).await {
-        Ok(verified) => {
-            let jar =
-                mfa_axum::complete_verification(&app.mfa, &me.session, me.record.clone(), &verified, jar)
-                    .await
-                    .map_err(|e| PageError::Internal(format!("{e:?}")))?;
+    let body = StepUpRequest {
+        target,
+        code: form.code,
+    };
+    match req.run(&app.mfa, Call::StepUp(body), jar).await {
+        Ok((_, jar)) => {
             me.session.remove::<String>("csrf").await?;
             Ok((jar, Redirect::to(&next)).into_response())
         }

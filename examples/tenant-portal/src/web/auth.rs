@@ -5,8 +5,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use mfa_axum::{LoginOutcome, contract::PendingStep, start_login};
-use mfa_core::{Audience, Platform, UserId};
+use mfa_axum::start_login;
+use mfa_core::{Audience, LoginStep, Platform, UserId};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -105,7 +105,7 @@ pub async fn login(
         _ => Platform::WEB,
     };
     let id = UserId::new(user.id.clone()).map_err(|e| PageError::Internal(e.to_string()))?;
-    let outcome = start_login(&app.mfa, &session, &id, audience(&user, platform), &jar)
+    let step = start_login(&app.mfa, &session, &id, audience(&user, platform), &jar)
         .await
         .map_err(|e| PageError::Internal(format!("start_login: {e:?}")))?;
     // A new CSRF token for the new session id.
@@ -113,17 +113,13 @@ pub async fn login(
     session
         .remove::<serde_json::Value>(super::second_step::TARGET)
         .await?;
-    Ok(match outcome {
-        LoginOutcome::Complete {
-            offer_enroll: Some(_),
-            ..
-        } => Redirect::to("/enroll").into_response(),
-        LoginOutcome::Complete { .. } => Redirect::to(home_for(&user)).into_response(),
-        LoginOutcome::Pending {
-            step: PendingStep::MustEnroll { .. },
-        } => Redirect::to("/enroll").into_response(),
-        LoginOutcome::Pending { .. } => Redirect::to("/login/mfa").into_response(),
-        LoginOutcome::Locked { until } => {
+    Ok(match step {
+        LoginStep::OfferEnroll { .. } | LoginStep::MustEnroll { .. } => {
+            Redirect::to("/enroll").into_response()
+        }
+        LoginStep::Complete { .. } => Redirect::to(home_for(&user)).into_response(),
+        LoginStep::ChooseFactor { .. } => Redirect::to("/login/mfa").into_response(),
+        LoginStep::Locked { until } => {
             mfa_axum::logout(&session)
                 .await
                 .map_err(|e| PageError::Internal(format!("{e:?}")))?;

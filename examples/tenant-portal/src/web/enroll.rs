@@ -3,16 +3,21 @@
 //! then recovery codes, shown once.
 
 use askama::Template;
+use axum::extract::FromRequestParts;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{Uri, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
-use mfa_axum::contract::{CompletedVia, PendingStep, SessionRecord, Stage};
-use mfa_core::{Assurance, Caller, EnrollRequest, Enrollment, FactorId, FactorKind, MfaError};
+use axum_extra::extract::cookie::CookieJar;
+use mfa_axum::MfaRequest;
+use mfa_axum::contract::{ApiError, Call, ConfirmRequest, EnrolledResponse, PendingStep, Stage};
+use mfa_core::{Caller, EnrollRequest, Enrollment, FactorId, FactorKind, MfaError, UserId};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::second_step::explain;
-use super::{Chrome, CsrfForm, HasCsrf, PageError, Plain, csrf_token, engine, public_chrome, record, render};
+use super::{
+    Chrome, CsrfForm, HasCsrf, PageError, Plain, csrf_token, engine, engine_refusal, explain, public_chrome,
+    refusal, render, renewed_login,
+};
 use crate::app::App;
 
 const PENDING_FACTOR: &str = "portal_enroll_factor";
@@ -69,80 +74,90 @@ struct DonePage {
 }
 
 /// Who may enrol now: a session that must enrol (pending) or is offered
-/// enrolment (grace period). Returns the record and the allowed methods.
-async fn enrolling(session: &Session) -> Result<(SessionRecord, Vec<FactorKind>, bool), PageError> {
-    let Some(r) = record(session).await? else {
-        return Err(PageError::Redirect("/login".into()));
-    };
-    match &r.stage {
-        Stage::Pending {
-            step: PendingStep::MustEnroll { methods },
-        } => {
-            let m = methods.clone();
-            Ok((r, m, false))
-        }
-        Stage::Complete {
-            offer_enroll: Some(methods),
-            ..
-        } => {
-            let m = methods.clone();
-            Ok((r, m, true))
-        }
-        Stage::Pending { .. } => Err(PageError::Redirect("/login/mfa".into())),
-        Stage::Complete { .. } => Err(PageError::Redirect("/account".into())),
-    }
+/// enrolment (grace period), as the MFA layer authenticated it.
+pub struct Enrolling {
+    user: UserId,
+    /// The session's caller (password only until a factor is confirmed).
+    caller: Caller,
+    methods: Vec<FactorKind>,
+    skippable: bool,
+    mfa: MfaRequest,
 }
 
-fn caller(r: &SessionRecord) -> Caller {
-    Caller {
-        audience: r.audience(),
-        assurance: match &r.stage {
-            Stage::Complete { assurance, .. } => *assurance,
-            Stage::Pending { .. } => Assurance::PasswordOnly,
-        },
+impl FromRequestParts<App> for Enrolling {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, PageError> {
+        let mfa = MfaRequest::from_request_parts(parts, app).await?;
+        let Some(r) = mfa.state().record() else {
+            return Err(PageError::Redirect("/login".into()));
+        };
+        let (methods, skippable) = match r.stage() {
+            Stage::Pending {
+                step: PendingStep::MustEnroll { methods },
+            } => (methods.clone(), false),
+            Stage::Complete {
+                offer_enroll: Some(methods),
+                ..
+            } => (methods.clone(), true),
+            Stage::Pending { .. } => return Err(PageError::Redirect("/login/mfa".into())),
+            Stage::Complete { .. } => return Err(PageError::Redirect("/account".into())),
+        };
+        Ok(Enrolling {
+            user: r.user().clone(),
+            caller: r.caller(),
+            methods,
+            skippable,
+            mfa,
+        })
     }
 }
 
 /// `GET /enroll`.
-pub async fn choose(State(app): State<App>, session: Session) -> Result<Response, PageError> {
-    let (_, methods, skippable) = enrolling(&session).await?;
+pub async fn choose(State(app): State<App>, e: Enrolling, session: Session) -> Result<Response, PageError> {
     render(&ChoosePage {
         chrome: public_chrome(&app),
         csrf: csrf_token(&session).await?,
-        totp: methods.contains(&FactorKind::Totp),
-        sms: methods.contains(&FactorKind::Sms),
-        email: methods.contains(&FactorKind::Email),
-        skippable,
+        totp: e.methods.contains(&FactorKind::Totp),
+        sms: e.methods.contains(&FactorKind::Sms),
+        email: e.methods.contains(&FactorKind::Email),
+        skippable: e.skippable,
     })
 }
 
 /// `POST /enroll/skip`: only in the grace period.
-pub async fn skip(session: Session, CsrfForm(_): CsrfForm<Plain>) -> Result<Response, PageError> {
-    let (mut r, _, skippable) = enrolling(&session).await?;
-    if !skippable {
+pub async fn skip(
+    State(app): State<App>,
+    e: Enrolling,
+    CsrfForm(_): CsrfForm<Plain>,
+) -> Result<Response, PageError> {
+    if !e.skippable {
         return Err(PageError::Redirect("/enroll".into()));
     }
-    if let Stage::Complete { offer_enroll, .. } = &mut r.stage {
-        *offer_enroll = None;
-    }
-    mfa_axum::MfaSession::save(&session, &r).await?;
+    e.mfa
+        .decline_enroll_offer(&app.mfa)
+        .await
+        .map_err(|e| PageError::Internal(format!("decline_enroll_offer: {e:?}")))?;
     Ok(Redirect::to("/").into_response())
 }
 
 /// `GET /enroll/totp`: a new key and QR code (each visit starts afresh; an
 /// unconfirmed key expires after 15 minutes).
-pub async fn totp_page(State(app): State<App>, session: Session) -> Result<Response, PageError> {
-    let (r, methods, _) = enrolling(&session).await?;
-    if !methods.contains(&FactorKind::Totp) {
+pub async fn totp_page(
+    State(app): State<App>,
+    e: Enrolling,
+    session: Session,
+) -> Result<Response, PageError> {
+    if !e.methods.contains(&FactorKind::Totp) {
         return Err(PageError::Redirect("/enroll".into()));
     }
-    let user = app.db.user(r.user.as_str()).await?.ok_or(PageError::NotFound)?;
+    let user = app.db.user(e.user.as_str()).await?.ok_or(PageError::NotFound)?;
     let request = EnrollRequest::Totp {
         label: "Authenticator app".into(),
         account_name: user.email.replace(':', ""),
     };
     let Enrollment::Totp(setup) = engine(&app)
-        .begin_enrollment(&r.user, request, &caller(&r))
+        .begin_enrollment(&e.user, request, &e.caller)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?
     else {
@@ -173,32 +188,43 @@ impl HasCsrf for ConfirmForm {
     }
 }
 
-/// After a confirmed first factor: the session is complete (confirming
-/// proved the factor), and a set of recovery codes is shown once.
-async fn finish(
+/// Confirms the first factor through the MFA routes' own path
+/// (`/enroll/confirm`): the library completes the session (confirming
+/// proved the factor). Then a set of recovery codes is shown once.
+async fn confirm(
     app: &App,
+    e: Enrolling,
     session: &Session,
-    mut r: SessionRecord,
-    enrolled: mfa_core::Enrolled,
-) -> Result<Response, PageError> {
-    r.stage = Stage::Complete {
-        assurance: enrolled.assurance,
-        by: CompletedVia::SecondFactor,
-        offer_enroll: None,
+    jar: CookieJar,
+    factor: &FactorId,
+    code: String,
+) -> Result<Result<Response, ApiError>, PageError> {
+    let body = ConfirmRequest {
+        factor_id: factor.to_string(),
+        code,
     };
-    mfa_axum::MfaSession::cycle_id(session).await?;
-    mfa_axum::MfaSession::save(session, &r).await?;
+    let (reply, jar) = match e.mfa.run(&app.mfa, Call::EnrollConfirm(body), jar).await {
+        Ok(done) => done,
+        Err(error) => return Ok(Err(error)),
+    };
     session.remove::<String>(PENDING_FACTOR).await?;
+    let enrolled: EnrolledResponse = reply
+        .body
+        .clone()
+        .and_then(|b| serde_json::from_value(b).ok())
+        .ok_or_else(|| PageError::Internal("enroll/confirm: unexpected answer".into()))?;
+    // The session is now a fresh second factor: the codes are made for it.
+    let login = renewed_login(app, &reply).await?;
     let codes = engine(app)
-        .generate_recovery_codes(&r.user, &caller(&r))
+        .generate_recovery_codes(&e.user, &login.caller())
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
-    let user = app.db.user(r.user.as_str()).await?.ok_or(PageError::NotFound)?;
-    let method = match enrolled.factor.kind {
+    let user = app.db.user(e.user.as_str()).await?.ok_or(PageError::NotFound)?;
+    let method = match enrolled.factor.method {
         FactorKind::Totp => "your authenticator app".to_owned(),
-        _ => enrolled.factor.masked_destination.clone().unwrap_or_default(),
+        _ => enrolled.factor.masked_destination.unwrap_or_default(),
     };
-    render(&DonePage {
+    let page = render(&DonePage {
         chrome: Chrome {
             nav: None,
             demo: app.config.demo,
@@ -206,30 +232,29 @@ async fn finish(
         method,
         codes: codes.codes.iter().map(|c| c.expose().to_owned()).collect(),
         next: super::auth::home_for(&user),
-    })
+    })?;
+    Ok(Ok((jar, page).into_response()))
 }
 
 /// `POST /enroll/totp`: confirm with a code from the app.
 pub async fn totp_confirm(
     State(app): State<App>,
+    e: Enrolling,
     session: Session,
+    jar: CookieJar,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    let (r, _, _) = enrolling(&session).await?;
     let factor: FactorId = form
         .factor
         .as_deref()
         .unwrap_or_default()
         .parse()
         .map_err(|_| PageError::Redirect("/enroll/totp".into()))?;
-    match engine(&app)
-        .confirm_enrollment(&r.user, &factor, &form.code)
-        .await
-    {
-        Ok(enrolled) => finish(&app, &session, r, enrolled).await,
-        Err(MfaError::NotFound) => Err(PageError::Redirect("/enroll/totp".into())),
+    match confirm(&app, e, &session, jar, &factor, form.code).await? {
+        Ok(done) => Ok(done),
+        Err(e) if e.body.error == "not_found" => Err(PageError::Redirect("/enroll/totp".into())),
         Err(e) => {
-            let msg = explain(&e).ok_or_else(|| PageError::Internal(e.to_string()))?;
+            let msg = refusal(&e)?;
             render(&TotpPage {
                 chrome: public_chrome(&app),
                 csrf: csrf_token(&session).await?,
@@ -245,8 +270,12 @@ pub async fn totp_confirm(
 }
 
 /// `GET /enroll/phone` and `GET /enroll/email`.
-pub async fn oob_page(State(app): State<App>, session: Session, uri: Uri) -> Result<Response, PageError> {
-    enrolling(&session).await?;
+pub async fn oob_page(
+    State(app): State<App>,
+    _: Enrolling,
+    session: Session,
+    uri: Uri,
+) -> Result<Response, PageError> {
     render(&OobPage {
         chrome: public_chrome(&app),
         csrf: csrf_token(&session).await?,
@@ -272,11 +301,11 @@ impl HasCsrf for DestinationForm {
 /// `POST /enroll/phone` and `POST /enroll/email`: send a code there.
 pub async fn oob_start(
     State(app): State<App>,
+    e: Enrolling,
     session: Session,
     uri: Uri,
     CsrfForm(form): CsrfForm<DestinationForm>,
 ) -> Result<Response, PageError> {
-    let (r, methods, _) = enrolling(&session).await?;
     let sms = uri.path().ends_with("phone");
     let (kind, request) = if sms {
         (
@@ -295,10 +324,10 @@ pub async fn oob_start(
             },
         )
     };
-    if !methods.contains(&kind) {
+    if !e.methods.contains(&kind) {
         return Err(PageError::Redirect("/enroll".into()));
     }
-    match engine(&app).begin_enrollment(&r.user, request, &caller(&r)).await {
+    match engine(&app).begin_enrollment(&e.user, request, &e.caller).await {
         Ok(Enrollment::OutOfBand(sent)) => {
             session.insert(PENDING_FACTOR, sent.factor.to_string()).await?;
             session.insert("portal_enroll_to", sent.to.clone()).await?;
@@ -311,7 +340,7 @@ pub async fn oob_start(
                     "Enter a mobile number, like 07700 900123 or +44 7700 900123.".into()
                 }
                 MfaError::InvalidInput(_) => "Enter an email address, like name@example.com.".into(),
-                _ => explain(&e).ok_or_else(|| PageError::Internal(e.to_string()))?,
+                _ => engine_refusal(&e)?,
             };
             render(&OobPage {
                 chrome: public_chrome(&app),
@@ -330,7 +359,6 @@ async fn oob_code(
     error: Option<String>,
     notice: Option<String>,
 ) -> Result<Response, PageError> {
-    enrolling(session).await?;
     let to = session
         .get::<String>("portal_enroll_to")
         .await?
@@ -345,7 +373,11 @@ async fn oob_code(
 }
 
 /// `GET /enroll/confirm`.
-pub async fn oob_code_page(State(app): State<App>, session: Session) -> Result<Response, PageError> {
+pub async fn oob_code_page(
+    State(app): State<App>,
+    _: Enrolling,
+    session: Session,
+) -> Result<Response, PageError> {
     oob_code(&app, &session, None, None).await
 }
 
@@ -353,10 +385,11 @@ pub async fn oob_code_page(State(app): State<App>, session: Session) -> Result<R
 /// `resend=yes`, send a new one).
 pub async fn oob_confirm(
     State(app): State<App>,
+    e: Enrolling,
     session: Session,
+    jar: CookieJar,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    let (r, _, _) = enrolling(&session).await?;
     let Some(factor) = session.get::<String>(PENDING_FACTOR).await? else {
         return Err(PageError::Redirect("/enroll".into()));
     };
@@ -364,7 +397,7 @@ pub async fn oob_confirm(
         .parse()
         .map_err(|_| PageError::Redirect("/enroll".into()))?;
     if form.code == "resend" {
-        return match engine(&app).resend_enrollment_code(&r.user, &factor).await {
+        return match engine(&app).resend_enrollment_code(&e.user, &factor).await {
             Ok(_) => {
                 oob_code(
                     &app,
@@ -374,18 +407,12 @@ pub async fn oob_confirm(
                 )
                 .await
             }
-            Err(e) => oob_code(&app, &session, explain(&e), None).await,
+            Err(e) => oob_code(&app, &session, explain(&ApiError::from_mfa(&e)), None).await,
         };
     }
-    match engine(&app)
-        .confirm_enrollment(&r.user, &factor, &form.code)
-        .await
-    {
-        Ok(enrolled) => finish(&app, &session, r, enrolled).await,
-        Err(e) => {
-            let msg = explain(&e).ok_or_else(|| PageError::Internal(e.to_string()))?;
-            oob_code(&app, &session, Some(msg), None).await
-        }
+    match confirm(&app, e, &session, jar, &factor, form.code).await? {
+        Ok(done) => Ok(done),
+        Err(e) => oob_code(&app, &session, Some(refusal(&e)?), None).await,
     }
 }
 

@@ -439,7 +439,7 @@ struct PayPage {
 /// `GET /rent/pay`: needs a fresh second factor (a trusted device is not
 /// enough).
 pub async fn pay_page(State(app): State<App>, me: LoggedIn) -> Result<Response, PageError> {
-    if !fresh(&app, &me) {
+    if !me.mfa.fresh {
         return Ok(Redirect::to("/account/confirm?next=/rent/pay").into_response());
     }
     let balance = app.db.balance(&me.user.id).await?;
@@ -450,13 +450,6 @@ pub async fn pay_page(State(app): State<App>, me: LoggedIn) -> Result<Response, 
         error: None,
         notice: None,
     })
-}
-
-fn fresh(app: &App, me: &LoggedIn) -> bool {
-    match &me.record.stage {
-        mfa_axum::contract::Stage::Complete { assurance, .. } => engine(app).is_fresh(assurance),
-        _ => false,
-    }
 }
 
 /// The payment form.
@@ -493,7 +486,7 @@ pub async fn pay(
     me: LoggedIn,
     CsrfForm(f): CsrfForm<PayForm>,
 ) -> Result<Response, PageError> {
-    if !fresh(&app, &me) {
+    if !me.mfa.fresh {
         return Ok(Redirect::to("/account/confirm?next=/rent/pay").into_response());
     }
     let Some(amount) = pence(&f.amount).filter(|p| (100..=500_000).contains(p)) else {

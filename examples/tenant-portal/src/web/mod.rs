@@ -18,8 +18,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use mfa_axum::contract::SessionRecord;
-use mfa_axum::{MfaSession, SessionError};
+use mfa_axum::contract::{Admission, ApiError, CompleteLogin, PendingStep, Reply, SessionChange, admit};
+use mfa_axum::{MfaRejection, MfaRequest, PendingMfa, RequireMfa};
+use mfa_core::UserId;
 use serde::de::DeserializeOwned;
 use tower_sessions::Session;
 
@@ -139,16 +140,19 @@ pub enum PageError {
     Internal(String),
     /// No such thing (or not yours).
     NotFound,
+    /// The MFA layer refused (not logged in, second step missing): its
+    /// redirect to the login or second-step page.
+    Mfa(MfaRejection),
+}
+
+impl From<MfaRejection> for PageError {
+    fn from(e: MfaRejection) -> Self {
+        PageError::Mfa(e)
+    }
 }
 
 impl From<DbError> for PageError {
     fn from(e: DbError) -> Self {
-        PageError::Internal(e.to_string())
-    }
-}
-
-impl From<SessionError> for PageError {
-    fn from(e: SessionError) -> Self {
         PageError::Internal(e.to_string())
     }
 }
@@ -177,6 +181,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match self {
             PageError::Redirect(to) => return Redirect::to(&to).into_response(),
+            PageError::Mfa(rejection) => return rejection.into_response(),
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "This form has expired",
@@ -269,17 +274,15 @@ impl HasCsrf for Plain {
     }
 }
 
-/// The MFA record of this session.
-pub async fn record(session: &Session) -> Result<Option<SessionRecord>, PageError> {
-    Ok(MfaSession::load(session).await?)
-}
-
-/// The logged-in (second step complete) user and the page chrome.
+/// The logged-in (second step complete) user and the page chrome. The
+/// login is the MFA layer's ([`RequireMfa`]): not logged in redirects to
+/// `/login`, a missing second step to `/login/mfa`.
 pub struct LoggedIn {
     /// The account.
     pub user: User,
-    /// The session's MFA record.
-    pub record: SessionRecord,
+    /// The login as the MFA layer authenticated it (assurance, freshness,
+    /// the caller for engine calls).
+    pub mfa: RequireMfa,
     /// Layout data.
     pub chrome: Chrome,
     /// CSRF token for forms.
@@ -292,18 +295,13 @@ impl FromRequestParts<App> for LoggedIn {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, PageError> {
+        let mfa = RequireMfa::from_request_parts(parts, app).await?;
         let session = Session::from_request_parts(parts, app)
             .await
             .map_err(|_| PageError::Internal("session layer missing".into()))?;
-        let Some(record) = record(&session).await? else {
-            return Err(PageError::Redirect("/login".into()));
-        };
-        if record.is_pending() {
-            return Err(PageError::Redirect("/login/mfa".into()));
-        }
         let user = app
             .db
-            .user(record.user.as_str())
+            .user(mfa.user.as_str())
             .await?
             .ok_or(PageError::Redirect("/login".into()))?;
         let csrf = csrf_token(&session).await?;
@@ -316,11 +314,110 @@ impl FromRequestParts<App> for LoggedIn {
         };
         Ok(LoggedIn {
             user,
-            record,
+            mfa,
             chrome,
             csrf,
             session,
         })
+    }
+}
+
+/// A login waiting for its second step ([`PendingMfa`]), with the request's
+/// MFA context to run the step through. Not logged in redirects to
+/// `/login`; an already complete login goes home.
+pub struct Pending {
+    /// The user whose password was checked.
+    pub user: UserId,
+    /// What is missing.
+    pub step: PendingStep,
+    /// The request's MFA context.
+    pub mfa: MfaRequest,
+}
+
+impl FromRequestParts<App> for Pending {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, PageError> {
+        let mfa = MfaRequest::from_request_parts(parts, app).await?;
+        match PendingMfa::from_request_parts(parts, app).await {
+            Ok(PendingMfa { user, step }) => Ok(Pending { user, step, mfa }),
+            Err(e) if e.error().body.error == "not_pending" => Err(PageError::Redirect("/".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// What to tell a resident about a refusal of the MFA engine (as the
+/// contract's error body: its code and the fields to act on); `None` for
+/// a failure that is ours, not theirs.
+pub fn explain(e: &ApiError) -> Option<String> {
+    let b = &e.body;
+    Some(match b.error.as_str() {
+        "invalid_code" => match b.attempts_left.unwrap_or(0) {
+            0 => "That code isn't right, and this code can't be tried again. Ask for a new code or try another way.".into(),
+            1 => "That code isn't right. You have 1 more try.".into(),
+            n => format!("That code isn't right. You have {n} more tries."),
+        },
+        "malformed_code" => match b.digits {
+            Some(digits) => format!("Enter the {digits}-digit code."),
+            None => "Enter the code.".into(),
+        },
+        "expired" | "not_found" => "That code has expired: codes last 5 minutes. Ask for a new code.".into(),
+        "challenge_closed" => {
+            "This code can no longer be used after too many wrong tries. Try another way, or ask for a new code when this one expires.".into()
+        }
+        "locked" => match b.until.as_ref().and_then(|u| u.as_deref()) {
+            Some(t) => format!(
+                "Too many wrong codes. Please wait until {} (UTC), then try again.",
+                mfa_core::Timestamp::parse_rfc3339(t)
+                    .map(|t| crate::util::date_time(t.unix_millis()))
+                    .unwrap_or_else(|_| t.to_owned())
+            ),
+            None => "Your account is locked after too many failed attempts. Call us on 0300 012 0120 to unlock it.".into(),
+        },
+        "rate_limited" => format!(
+            "Please wait {} seconds before asking for another code.",
+            b.retry_after.unwrap_or(1).max(1)
+        ),
+        "delivery_failed" => "We couldn't send your code just now. Try again, or try another way.".into(),
+        "not_allowed" => "That method can't be used here. Please try another way.".into(),
+        "invalid_input" => {
+            let what = b.message.as_deref().and_then(|m| m.strip_prefix("invalid "));
+            format!("Please check the {}.", what.unwrap_or("details"))
+        }
+        _ => return None,
+    })
+}
+
+/// [`explain`], or an internal error for a refusal a resident cannot act on.
+pub fn refusal(e: &ApiError) -> Result<String, PageError> {
+    explain(e).ok_or_else(|| PageError::Internal(format!("mfa: {} {}", e.status, e.body.error)))
+}
+
+/// [`refusal`] for an engine call made directly (no session change).
+pub fn engine_refusal(e: &mfa_core::MfaError) -> Result<String, PageError> {
+    if e.is_internal() {
+        return Err(PageError::Internal(e.to_string()));
+    }
+    refusal(&ApiError::from_mfa(e))
+}
+
+/// The login a contract call just renewed the session to (enrolment
+/// confirmed, step-up), authenticated by the same check the MFA layer runs
+/// on the next request: for an engine call in the same request that needs
+/// the new assurance.
+pub async fn renewed_login(app: &App, reply: &Reply) -> Result<CompleteLogin, PageError> {
+    let SessionChange::Renew(token) = &reply.session else {
+        return Err(PageError::Internal("the session was not renewed".into()));
+    };
+    match admit(engine(app), Some(token.clone()), false).await {
+        Admission::Proceed(state) => state
+            .complete()
+            .map_err(|r| PageError::Internal(format!("renewed session: {}", r.error.body.error))),
+        Admission::Refuse { refused, .. } => Err(PageError::Internal(format!(
+            "renewed session refused: {}",
+            refused.error.body.error
+        ))),
     }
 }
 

@@ -36,13 +36,7 @@ pub async fn dashboard(State(app): State<App>, me: LoggedIn) -> Result<Response,
         .map(|(at, title)| (date_time(at), title));
     let messages: Vec<Message> = app.db.messages(&me.user.id).await?;
     let latest = messages.last().map(|m| (m.author.clone(), date(m.sent_at)));
-    let trusted_login = matches!(
-        me.record.stage,
-        mfa_axum::contract::Stage::Complete {
-            assurance: mfa_core::Assurance::TrustedDevice { .. },
-            ..
-        }
-    );
+    let trusted_login = matches!(me.mfa.assurance, mfa_core::Assurance::TrustedDevice { .. });
     render(&Dashboard {
         chrome: me.chrome,
         name: me.user.name,

@@ -6,8 +6,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use mfa_axum::{LoginOutcome, contract::PendingStep, start_login};
-use mfa_core::{Platform, UserId};
+use mfa_axum::start_login;
+use mfa_core::{LoginStep, Platform, UserId};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -140,12 +140,9 @@ pub async fn reset(
     };
     app.db.set_password(&user.id, &f.password).await?;
     let id = UserId::new(user.id.clone()).map_err(|e| PageError::Internal(e.to_string()))?;
+    // Revokes trusted devices and ends every session of the user.
     engine(&app)
         .password_changed(&id)
-        .await
-        .map_err(|e| PageError::Internal(e.to_string()))?;
-    engine(&app)
-        .revoke_sessions(&id)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
     mfa_axum::logout(&session)
@@ -197,7 +194,7 @@ pub async fn register(
     }
     app.db.set_password(&user.id, &f.password).await?;
     let id = UserId::new(user.id.clone()).map_err(|e| PageError::Internal(e.to_string()))?;
-    let outcome = start_login(
+    let step = start_login(
         &app.mfa,
         &session,
         &id,
@@ -207,15 +204,9 @@ pub async fn register(
     .await
     .map_err(|e| PageError::Internal(format!("{e:?}")))?;
     session.remove::<String>("csrf").await?;
-    Ok(match outcome {
-        LoginOutcome::Pending {
-            step: PendingStep::MustEnroll { .. },
-        }
-        | LoginOutcome::Complete {
-            offer_enroll: Some(_),
-            ..
-        } => Redirect::to("/enroll"),
-        LoginOutcome::Pending { .. } => Redirect::to("/login/mfa"),
+    Ok(match step {
+        LoginStep::MustEnroll { .. } | LoginStep::OfferEnroll { .. } => Redirect::to("/enroll"),
+        LoginStep::ChooseFactor { .. } => Redirect::to("/login/mfa"),
         _ => Redirect::to("/"),
     }
     .into_response())

@@ -8,12 +8,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use mfa_axum::contract::{PendingStep, SessionRecord, Stage};
-use mfa_core::{Attempt, AttemptTarget, ChallengeId, FactorId, FactorKind, MfaError, Purpose, SecretString};
+use mfa_axum::contract::{ApiError, Call, CodeTarget, PendingStep, VerifyRequest};
+use mfa_core::{FactorId, FactorKind, Purpose, UserId};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::{Chrome, CsrfForm, HasCsrf, PageError, csrf_token, engine, public_chrome, record, render};
+use super::{
+    Chrome, CsrfForm, HasCsrf, PageError, Pending, csrf_token, engine, engine_refusal, public_chrome,
+    refusal, render,
+};
 use crate::app::App;
 
 /// Session key of the method being used.
@@ -63,20 +66,6 @@ struct CodePage {
     notice: Option<String>,
 }
 
-/// The pending record, or where to go instead.
-async fn pending(session: &Session) -> Result<(SessionRecord, PendingStep), PageError> {
-    let Some(r) = record(session).await? else {
-        return Err(PageError::Redirect("/login".into()));
-    };
-    match &r.stage {
-        Stage::Pending { step } => {
-            let step = step.clone();
-            Ok((r, step))
-        }
-        Stage::Complete { .. } => Err(PageError::Redirect("/".into())),
-    }
-}
-
 fn describe(kind: FactorKind, label: &str, masked: Option<&str>) -> String {
     match (kind, masked) {
         (FactorKind::Sms, Some(m)) => format!("Text message to {m}"),
@@ -87,45 +76,12 @@ fn describe(kind: FactorKind, label: &str, masked: Option<&str>) -> String {
     }
 }
 
-/// What to tell a resident about an engine refusal.
-pub fn explain(e: &MfaError) -> Option<String> {
-    Some(match e {
-        MfaError::InvalidCode { attempts_left: 0 } => {
-            "That code isn't right, and this code can't be tried again. Ask for a new code or try another way.".into()
-        }
-        MfaError::InvalidCode { attempts_left: 1 } => "That code isn't right. You have 1 more try.".into(),
-        MfaError::InvalidCode { attempts_left } => format!("That code isn't right. You have {attempts_left} more tries."),
-        MfaError::MalformedCode { digits } => format!("Enter the {digits}-digit code."),
-        MfaError::Expired | MfaError::NotFound => {
-            "That code has expired: codes last 5 minutes. Ask for a new code.".into()
-        }
-        MfaError::ChallengeClosed => {
-            "This code can no longer be used after too many wrong tries. Try another way, or ask for a new code when this one expires.".into()
-        }
-        MfaError::Locked { until: Some(t) } => format!(
-            "Too many wrong codes. Please wait until {} (UTC), then try again.",
-            crate::util::date_time(t.unix_millis())
-        ),
-        MfaError::Locked { until: None } => {
-            "Your account is locked after too many failed attempts. Call us on 0300 012 0120 to unlock it.".into()
-        }
-        MfaError::RateLimited { retry_after } => format!(
-            "Please wait {} seconds before asking for another code.",
-            retry_after.as_secs().max(1)
-        ),
-        MfaError::Delivery(_) => "We couldn't send your code just now. Try again, or try another way.".into(),
-        MfaError::MethodNotAllowed(_) => "That method can't be used here. Please try another way.".into(),
-        MfaError::InvalidInput(what) => format!("Please check the {what}."),
-        _ => return None,
-    })
-}
-
-fn refusal(e: MfaError) -> Result<String, PageError> {
-    explain(&e).ok_or_else(|| PageError::Internal(e.to_string()))
-}
-
-async fn choose_page(app: &App, session: &Session, error: Option<String>) -> Result<Response, PageError> {
-    let (_, step) = pending(session).await?;
+async fn choose_page(
+    app: &App,
+    session: &Session,
+    step: PendingStep,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     let PendingStep::ChooseFactor {
         factors,
         recovery_codes,
@@ -150,8 +106,8 @@ async fn choose_page(app: &App, session: &Session, error: Option<String>) -> Res
 }
 
 /// `GET /login/mfa`: choose a method.
-pub async fn choose(State(app): State<App>, session: Session) -> Result<Response, PageError> {
-    choose_page(&app, &session, None).await
+pub async fn choose(State(app): State<App>, p: Pending, session: Session) -> Result<Response, PageError> {
+    choose_page(&app, &session, p.step, None).await
 }
 
 /// A form naming a factor.
@@ -170,15 +126,16 @@ impl HasCsrf for FactorForm {
 /// `POST /login/mfa/start`: pick a method; SMS/email send a code now.
 pub async fn start(
     State(app): State<App>,
+    p: Pending,
     session: Session,
     CsrfForm(form): CsrfForm<FactorForm>,
 ) -> Result<Response, PageError> {
-    let (rec, step) = pending(&session).await?;
-    let PendingStep::ChooseFactor { factors, .. } = step else {
+    let PendingStep::ChooseFactor { factors, .. } = &p.step else {
         return Err(PageError::Redirect("/enroll".into()));
     };
     let Some(f) = factors.iter().find(|f| f.id == form.factor) else {
-        return choose_page(&app, &session, Some("Please choose one of the options.".into())).await;
+        let error = Some("Please choose one of the options.".into());
+        return choose_page(&app, &session, p.step, error).await;
     };
     let mut target = Target {
         kind: f.method,
@@ -189,9 +146,12 @@ pub async fn start(
     };
     if f.method.is_out_of_band() {
         let id: FactorId = f.id.parse().map_err(|_| PageError::NotFound)?;
-        match engine(&app).send_code(&rec.user, &id, Purpose::Login).await {
+        match engine(&app).send_code(&p.user, &id, Purpose::Login).await {
             Ok(sent) => target.challenge = Some(sent.challenge.to_string()),
-            Err(e) => return choose_page(&app, &session, Some(refusal(e)?)).await,
+            Err(e) => {
+                let error = Some(engine_refusal(&e)?);
+                return choose_page(&app, &session, p.step, error).await;
+            }
         }
     }
     session.insert(TARGET, &target).await?;
@@ -200,27 +160,32 @@ pub async fn start(
 
 async fn code_page(
     app: &App,
+    p: &Pending,
     session: &Session,
     error: Option<String>,
     notice: Option<String>,
 ) -> Result<Response, PageError> {
-    let (rec, step) = pending(session).await?;
     let Some(t) = session.get::<Target>(TARGET).await? else {
         return Err(PageError::Redirect("/login/mfa".into()));
     };
     let trust_allowed = matches!(
-        step,
+        p.step,
         PendingStep::ChooseFactor {
             trust_allowed: true,
             ..
         }
     );
-    let trust_days = engine(app)
-        .policy()
-        .settings_for(&rec.audience())
-        .trust_for
-        .as_secs()
-        / 86_400;
+    let trust_days = match p.mfa.state().record() {
+        Some(r) => {
+            engine(app)
+                .policy()
+                .settings_for(r.audience())
+                .trust_for
+                .as_secs()
+                / 86_400
+        }
+        None => 0,
+    };
     let (heading, instructions, hint) = match t.kind {
         FactorKind::Totp => (
             "Enter the code from your authenticator app".to_owned(),
@@ -261,8 +226,12 @@ async fn code_page(
 }
 
 /// `GET /login/mfa/code`.
-pub async fn code_page_get(State(app): State<App>, session: Session) -> Result<Response, PageError> {
-    code_page(&app, &session, None, None).await
+pub async fn code_page_get(
+    State(app): State<App>,
+    p: Pending,
+    session: Session,
+) -> Result<Response, PageError> {
+    code_page(&app, &p, &session, None, None).await
 }
 
 /// The code form.
@@ -280,22 +249,26 @@ impl HasCsrf for CodeForm {
     }
 }
 
-/// Marks the session complete after a verified second factor (new session
-/// id, the engine's assurance, the trust cookie when one was issued) and
-/// forgets the chosen method.
-pub async fn complete(
+/// Runs the second step through the MFA routes' own path (`/verify`):
+/// on success the library completes the session (new id, the engine's
+/// assurance, the trust cookie when one was issued); the chosen method is
+/// then forgotten and the user lands on their home page.
+async fn verify(
     app: &App,
+    p: &Pending,
     session: &Session,
-    rec: SessionRecord,
-    verified: &mfa_core::Verified,
     jar: CookieJar,
-) -> Result<CookieJar, PageError> {
-    let jar = mfa_axum::complete_verification(&app.mfa, session, rec, verified, jar)
-        .await
-        .map_err(|e| PageError::Internal(format!("{e:?}")))?;
-    session.remove::<Target>(TARGET).await?;
-    session.remove::<String>("csrf").await?;
-    Ok(jar)
+    request: VerifyRequest,
+) -> Result<Result<Response, ApiError>, PageError> {
+    match p.mfa.run(&app.mfa, Call::Verify(request, None), jar).await {
+        Ok((_, jar)) => {
+            session.remove::<Target>(TARGET).await?;
+            session.remove::<String>("csrf").await?;
+            let to = landing(app, &p.user).await?;
+            Ok(Ok((jar, Redirect::to(to)).into_response()))
+        }
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 fn device_label(headers: &HeaderMap) -> String {
@@ -315,39 +288,40 @@ fn device_label(headers: &HeaderMap) -> String {
     format!("{browser} on {os}")
 }
 
-async fn landing(app: &App, rec: &SessionRecord) -> Result<&'static str, PageError> {
-    let user = app.db.user(rec.user.as_str()).await?.ok_or(PageError::NotFound)?;
+async fn landing(app: &App, user: &UserId) -> Result<&'static str, PageError> {
+    let user = app.db.user(user.as_str()).await?.ok_or(PageError::NotFound)?;
     Ok(super::auth::home_for(&user))
 }
 
 /// `POST /login/mfa/code`: verify.
 pub async fn submit(
     State(app): State<App>,
+    p: Pending,
     session: Session,
     jar: CookieJar,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let (rec, _) = pending(&session).await?;
     let Some(t) = session.get::<Target>(TARGET).await? else {
         return Err(PageError::Redirect("/login/mfa".into()));
     };
     let target = match (&t.kind, &t.challenge) {
-        (FactorKind::Totp, _) => AttemptTarget::Totp(t.factor.parse().map_err(|_| PageError::NotFound)?),
-        (_, Some(c)) => AttemptTarget::Challenge(c.parse::<ChallengeId>().map_err(|_| PageError::NotFound)?),
+        (FactorKind::Totp, _) => CodeTarget::Totp { factor_id: t.factor },
+        (_, Some(c)) => CodeTarget::Challenge {
+            challenge_id: c.clone(),
+        },
         _ => return Err(PageError::Redirect("/login/mfa".into())),
     };
-    let mut attempt = Attempt::login(target, SecretString::new(form.code), rec.audience());
-    if form.trust.as_deref() == Some("yes") {
-        attempt = attempt.trust_device(device_label(&headers));
-    }
-    match engine(&app).verify(&rec.user, &attempt).await {
-        Ok(verified) => {
-            let to = landing(&app, &rec).await?;
-            let jar = complete(&app, &session, rec, &verified, jar).await?;
-            Ok((jar, Redirect::to(to)).into_response())
-        }
-        Err(e) => code_page(&app, &session, Some(refusal(e)?), None).await,
+    let trust_device = form.trust.as_deref() == Some("yes");
+    let request = VerifyRequest {
+        target,
+        code: form.code,
+        trust_device,
+        device_label: trust_device.then(|| device_label(&headers)),
+    };
+    match verify(&app, &p, &session, jar, request).await? {
+        Ok(done) => Ok(done),
+        Err(e) => code_page(&app, &p, &session, Some(refusal(&e)?), None).await,
     }
 }
 
@@ -355,32 +329,32 @@ pub async fn submit(
 /// stops working; wrong tries so far still count).
 pub async fn resend(
     State(app): State<App>,
+    p: Pending,
     session: Session,
     CsrfForm(_): CsrfForm<super::Plain>,
 ) -> Result<Response, PageError> {
-    let (rec, _) = pending(&session).await?;
     let Some(mut t) = session.get::<Target>(TARGET).await? else {
         return Err(PageError::Redirect("/login/mfa".into()));
     };
     let factor: FactorId = t.factor.parse().map_err(|_| PageError::NotFound)?;
-    match engine(&app).send_code(&rec.user, &factor, Purpose::Login).await {
+    match engine(&app).send_code(&p.user, &factor, Purpose::Login).await {
         Ok(sent) => {
             t.challenge = Some(sent.challenge.to_string());
             session.insert(TARGET, &t).await?;
             code_page(
                 &app,
+                &p,
                 &session,
                 None,
                 Some("We've sent a new code. Any code we sent before no longer works.".into()),
             )
             .await
         }
-        Err(e) => code_page(&app, &session, Some(refusal(e)?), None).await,
+        Err(e) => code_page(&app, &p, &session, Some(engine_refusal(&e)?), None).await,
     }
 }
 
 async fn recovery_form(app: &App, session: &Session, error: Option<String>) -> Result<Response, PageError> {
-    pending(session).await?;
     render(&CodePage {
         chrome: public_chrome(app),
         csrf: csrf_token(session).await?,
@@ -399,37 +373,32 @@ async fn recovery_form(app: &App, session: &Session, error: Option<String>) -> R
 }
 
 /// `GET /login/mfa/recovery`.
-pub async fn recovery_page(State(app): State<App>, session: Session) -> Result<Response, PageError> {
+pub async fn recovery_page(
+    State(app): State<App>,
+    _: Pending,
+    session: Session,
+) -> Result<Response, PageError> {
     recovery_form(&app, &session, None).await
 }
 
 /// `POST /login/mfa/recovery`.
 pub async fn recovery(
     State(app): State<App>,
+    p: Pending,
     session: Session,
     jar: CookieJar,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let (rec, _) = pending(&session).await?;
-    let attempt = Attempt::login(
-        AttemptTarget::RecoveryCode,
-        SecretString::new(form.code),
-        rec.audience(),
-    );
-    match engine(&app).verify(&rec.user, &attempt).await {
-        Ok(verified) => {
-            let to = landing(&app, &rec).await?;
-            let jar = complete(&app, &session, rec, &verified, jar).await?;
-            Ok((jar, Redirect::to(to)).into_response())
-        }
-        Err(MfaError::InvalidInput(_)) => {
-            recovery_form(
-                &app,
-                &session,
-                Some("A recovery code has 16 letters and numbers.".into()),
-            )
-            .await
-        }
-        Err(e) => recovery_form(&app, &session, Some(refusal(e)?)).await,
-    }
+    let request = VerifyRequest {
+        target: CodeTarget::RecoveryCode {},
+        code: form.code,
+        trust_device: false,
+        device_label: None,
+    };
+    let error = match verify(&app, &p, &session, jar, request).await? {
+        Ok(done) => return Ok(done),
+        Err(e) if e.body.error == "invalid_input" => "A recovery code has 16 letters and numbers.".into(),
+        Err(e) => refusal(&e)?,
+    };
+    recovery_form(&app, &session, Some(error)).await
 }

@@ -23,13 +23,6 @@ fn staff_only(me: &LoggedIn) -> Result<(), PageError> {
     }
 }
 
-fn fresh(app: &App, me: &LoggedIn) -> bool {
-    match &me.record.stage {
-        mfa_axum::contract::Stage::Complete { assurance, .. } => engine(app).is_fresh(assurance),
-        _ => false,
-    }
-}
-
 struct Found {
     id: String,
     name: String,
@@ -173,7 +166,7 @@ pub async fn reset(
     CsrfForm(_): CsrfForm<Plain>,
 ) -> Result<Response, PageError> {
     staff_only(&me)?;
-    if !fresh(&app, &me) {
+    if !me.mfa.fresh {
         return Ok(Redirect::to(&format!("/account/confirm?next=/staff/residents/{id}")).into_response());
     }
     let user = app
@@ -297,7 +290,7 @@ pub async fn save_policy(
     CsrfForm(f): CsrfForm<PolicyText>,
 ) -> Result<Response, PageError> {
     staff_only(&me)?;
-    if !fresh(&app, &me) {
+    if !me.mfa.fresh {
         return Ok(Redirect::to("/account/confirm?next=/staff/policy").into_response());
     }
     match Policy::from_toml(&f.toml) {
@@ -330,7 +323,7 @@ pub async fn wave(
     CsrfForm(f): CsrfForm<Wave>,
 ) -> Result<Response, PageError> {
     staff_only(&me)?;
-    if !fresh(&app, &me) {
+    if !me.mfa.fresh {
         return Ok(Redirect::to("/account/confirm?next=/staff/policy").into_response());
     }
     let platform = match Platform::new(&f.platform) {
