@@ -69,7 +69,9 @@ impl MfaSettings {
         self.http.prefix_str()
     }
 
-    /// See [`HttpSettings::dev_insecure_cookie`].
+    /// See [`HttpSettings::dev_insecure_cookie`] (feature
+    /// `danger-insecure-cookie`).
+    #[cfg(feature = "danger-insecure-cookie")]
     pub fn dev_insecure_cookie(self) -> Self {
         self.with(HttpSettings::dev_insecure_cookie)
     }

@@ -2,6 +2,7 @@
 //! only thing in the engine allowed to read the wall clock.
 
 use std::fmt;
+#[cfg(feature = "dev")]
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -111,7 +112,7 @@ impl fmt::Display for Timestamp {
 }
 
 /// Where the engine gets "now". Implemented by [`SystemClock`] for
-/// production and [`ManualClock`] for tests.
+/// production and `ManualClock` (feature `dev`) for tests.
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Timestamp;
@@ -128,7 +129,8 @@ impl Clock for SystemClock {
 }
 
 /// A clock that moves only when told to; share it with `Arc` between the
-/// engine and the test.
+/// engine and the test. Feature `dev` (a clock an attacker could set is
+/// never what a deployed engine should read).
 ///
 /// ```
 /// use mfa_core::{Clock, ManualClock, Timestamp};
@@ -138,8 +140,10 @@ impl Clock for SystemClock {
 /// assert_eq!(clock.now(), Timestamp::from_unix_secs(60));
 /// ```
 #[derive(Debug, Default)]
+#[cfg(feature = "dev")]
 pub struct ManualClock(AtomicI64);
 
+#[cfg(feature = "dev")]
 impl ManualClock {
     /// A clock stopped at `start`.
     pub fn new(start: Timestamp) -> Self {
@@ -157,6 +161,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(feature = "dev")]
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.0.load(Ordering::SeqCst))

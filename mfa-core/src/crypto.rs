@@ -105,6 +105,7 @@ pub(crate) enum HashDomain {
     TrustToken,
     RecoveryFingerprint,
     Destination,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Session,
 }
 
@@ -336,7 +337,8 @@ impl Keys {
 
     /// Fresh random keys that live only as long as this process: for tests
     /// and throw-away demos. Everything sealed or hashed with them is
-    /// unreadable after a restart.
+    /// unreadable after a restart. Feature `dev`.
+    #[cfg(feature = "dev")]
     pub fn generate_ephemeral() -> Result<Self, MfaError> {
         let mac: [u8; 32] = random_array()?;
         let enc: [u8; 32] = random_array()?;
@@ -455,7 +457,7 @@ impl Keys {
 
     /// Seals in format 1 (XChaCha20-Poly1305): only to test that values
     /// written before format 2 still open and are re-sealed by a rotation.
-    #[cfg(any(test, feature = "testkit"))]
+    #[cfg(any(test, feature = "danger-test-helpers"))]
     #[doc(hidden)]
     pub fn seal_format1_for_tests(&self, plain: &[u8], context: &[u8]) -> Result<Sealed, MfaError> {
         let key = self.ring.get(&self.current).ok_or(MfaError::SecretUnavailable)?;

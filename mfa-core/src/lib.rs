@@ -24,7 +24,9 @@ pub mod testkit;
 pub mod totp;
 pub mod trust;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+#[cfg(feature = "dev")]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock, Timestamp};
 pub use config::{Argon2Params, MfaConfig, MfaConfigBuilder, TotpParams};
 pub use crypto::{KeyedHash, Keys, Sealed};
 pub use engine::{
@@ -36,7 +38,9 @@ pub use events::{EventKind, EventSink, MemorySink, SecurityEvent, Tee, TracingSi
 pub use factor::{Destination, FactorKind, FactorState, FactorSummary, Purpose};
 pub use ids::{ChallengeId, DeviceId, FactorId, RecoveryId, UserId};
 pub use limiter::{Gate, LockoutRules, SendDecision, SendRules};
-pub use oob::{CodeSender, CodeSent, DeliveryError, Outbox, OutgoingCode};
+#[cfg(feature = "dev")]
+pub use oob::Outbox;
+pub use oob::{CodeSender, CodeSent, DeliveryError, OutgoingCode};
 pub use policy::{Audience, Cohort, Platform, Policy, Requirement, Settings};
 pub use recovery::RecoveryCodes;
 pub use secret::{SecretBytes, SecretString};

@@ -4,6 +4,7 @@
 //! purpose.
 
 use std::fmt;
+#[cfg(feature = "dev")]
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -122,8 +123,10 @@ impl<T: CodeSender> CodeSender for std::sync::Arc<T> {
 /// assert!(outbox.last_to("+447700900123").is_none());
 /// ```
 #[derive(Debug, Default)]
+#[cfg(feature = "dev")]
 pub struct Outbox(Mutex<Vec<OutgoingCode>>);
 
+#[cfg(feature = "dev")]
 impl Outbox {
     /// An empty outbox.
     pub fn new() -> Self {
@@ -152,6 +155,7 @@ impl Outbox {
 }
 
 #[async_trait]
+#[cfg(feature = "dev")]
 impl CodeSender for Outbox {
     async fn send(&self, message: &OutgoingCode) -> Result<(), DeliveryError> {
         self.0

@@ -194,7 +194,8 @@ impl HttpSettings {
     /// the name [`DEV_TRUST_COOKIE`] (the `__Host-` prefix requires
     /// `Secure`). Only for plain-http hosts other than `localhost` /
     /// `127.0.0.1`, where browsers already accept `Secure` cookies; never
-    /// in production.
+    /// in production. Feature `danger-insecure-cookie`.
+    #[cfg(feature = "danger-insecure-cookie")]
     pub fn dev_insecure_cookie(mut self) -> Self {
         self.secure_cookie = false;
         self

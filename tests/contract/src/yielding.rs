@@ -125,7 +125,7 @@ yielding_store! {
     async fn insert_factor(&self, factor: &FactorRecord) -> StoreResult<()>;
     async fn factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>>;
     async fn factors(&self, user: &UserId) -> StoreResult<Vec<FactorRecord>>;
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool>;
+    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp, first: bool) -> StoreResult<bool>;
     async fn rename_factor(&self, user: &UserId, id: &FactorId, label: &str) -> StoreResult<bool>;
     async fn delete_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<bool>;
     async fn delete_stale_pending(&self, user: &UserId, before: Timestamp) -> StoreResult<u64>;
