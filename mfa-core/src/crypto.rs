@@ -488,6 +488,70 @@ mod tests {
         Keys::new(&[1; 32], 1, &[2; 32]).unwrap()
     }
 
+    /// Every format this code ever wrote (1: XChaCha20-Poly1305, 2:
+    /// AES-256-GCM) is known and never reused: any value either opens with
+    /// the key that sealed it or is refused (never a panic, never another
+    /// format's plaintext), and `is_current` holds only for the current
+    /// format under the current key.
+    #[test]
+    fn format_numbers_are_never_reused_and_only_the_current_one_is_current() {
+        use proptest::prelude::*;
+        let k = keys();
+        let newer = Keys::new(&[1; 32], 2, &[4; 32])
+            .unwrap()
+            .with_old_key(1, &[2; 32])
+            .unwrap();
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases: 2048,
+            ..Default::default()
+        });
+        runner
+            .run(
+                &(
+                    proptest::collection::vec(any::<u8>(), 0..80),
+                    proptest::collection::vec(any::<u8>(), 0..64),
+                    any::<u8>(),
+                    0usize..120,
+                ),
+                |(plain, blob, format, flip)| {
+                    for sealed in [
+                        k.seal(&plain, b"ctx").unwrap(),
+                        k.seal_format1_for_tests(&plain, b"ctx").unwrap(),
+                    ] {
+                        let opened = k.open(&sealed, b"ctx").unwrap();
+                        prop_assert_eq!(opened.expose(), &plain[..]);
+                        let opened = newer.open(&sealed, b"ctx").unwrap();
+                        prop_assert_eq!(opened.expose(), &plain[..]);
+                        prop_assert_eq!(
+                            sealed.is_current(1),
+                            sealed.format() == Some(Sealed::CURRENT_FORMAT)
+                        );
+                        prop_assert!(!sealed.is_current(2));
+                        // A flipped byte is refused, whatever it hits.
+                        let mut bad = sealed.clone();
+                        let i = flip % bad.0.len();
+                        bad.0[i] ^= 0x01;
+                        prop_assert!(k.open(&bad, b"ctx").is_err());
+                    }
+                    // Arbitrary bytes under any format byte: refused or
+                    // opened, never a panic; unknown formats never current.
+                    let mut any_blob = vec![format];
+                    any_blob.extend_from_slice(&blob);
+                    let s = Sealed(any_blob);
+                    let _ = k.open(&s, b"ctx");
+                    if s.is_current(1) || s.is_current(2) {
+                        prop_assert_eq!(s.format(), Some(Sealed::CURRENT_FORMAT));
+                    }
+                    if ![1, 2].contains(&format) {
+                        prop_assert_eq!(s.format(), None);
+                        prop_assert!(k.open(&s, b"ctx").is_err());
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
     #[test]
     fn sealed_secret_opens_only_with_its_context_and_key() {
         let k = keys();

@@ -318,7 +318,44 @@ async fn the_factor_count_is_capped() {
     let f = fx_with(config().max_factors(2), Policy::default());
     let u = user("totp-cap");
     let _ = f.enroll_totp(&u).await;
-    let _ = f.begin_totp(&u, &f.fresh()).await.unwrap();
+    let second = f.begin_totp(&u, &f.fresh()).await.unwrap();
+    let third = f.begin_totp(&u, &f.fresh()).await.unwrap();
+    let code = |t: &TotpEnrollment| totp_code(&decode_base32(t.secret_base32.expose()), f.now());
+    f.mfa
+        .confirm_enrollment(&u, &second.factor, &code(&second))
+        .await
+        .unwrap();
+    // Two active: neither a third confirmation nor a new start is allowed.
+    let err = f
+        .mfa
+        .confirm_enrollment(&u, &third.factor, &code(&third))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::InvalidInput(_)), "{err:?}");
     let err = f.begin_totp(&u, &f.fresh()).await.unwrap_err();
     assert!(matches!(err, MfaError::InvalidInput(_)), "{err:?}");
+}
+
+/// Unfinished enrolments are bounded without locking anyone out: reloading
+/// the QR page many times (each start is a new pending factor) keeps at
+/// most three pending, never refuses, and the newest still confirms.
+#[tokio::test]
+async fn restarting_an_enrolment_many_times_never_locks_the_user_out() {
+    let f = fx();
+    let u = user("totp-restarts");
+    let mut last = None;
+    for _ in 0..12 {
+        f.advance(SEC);
+        last = Some(f.begin_totp(&u, &f.password_only()).await.unwrap());
+    }
+    let pending = f.mfa.store().factors(&u).await.unwrap();
+    assert!(pending.len() <= 3, "{} pending enrolments", pending.len());
+    let last = last.unwrap();
+    let seed = decode_base32(last.secret_base32.expose());
+    let enrolled = f
+        .mfa
+        .confirm_enrollment(&u, &last.factor, &totp_code(&seed, f.now()))
+        .await
+        .unwrap();
+    assert_eq!(enrolled.factor.id, last.factor);
 }

@@ -104,6 +104,7 @@ pub const PENDING_PAGES: &[&str] = &[
     "/enroll",
     "/enroll/skip",
     "/enroll/totp",
+    "/enroll/totp/start",
     "/enroll/phone",
     "/enroll/email",
     "/enroll/confirm",

@@ -386,7 +386,7 @@ impl Browser {
             self.shot("enroll-choose").await?;
         }
         self.press("An authenticator app").await?;
-        self.expect_path("/enroll/totp").await?;
+        self.expect_path("/enroll/totp/start").await?;
         self.expect_text("Google Authenticator").await?;
         let qr = self.c.find(Locator::Css(".qr svg")).await;
         self.ok(qr, "the QR code (inline SVG)").await?;

@@ -9,6 +9,10 @@ use crate::secret::{SecretBytes, SecretString};
 use crate::store::FactorRecord;
 use crate::totp::{TotpEnrollment, matching_step, new_secret, parse_code, provisioning_uri, qr_png, qr_svg};
 
+/// Unfinished enrolments a user may have at once; starting another drops
+/// the oldest (a page reload must never lock anyone out of enrolling).
+const MAX_PENDING: usize = 3;
+
 impl<S: MfaStore> Mfa<S> {
     /// Starts enrolling a factor.
     ///
@@ -46,11 +50,25 @@ impl<S: MfaStore> Mfa<S> {
             .delete_stale_pending(user, now - self.config.pending_enrollment_ttl)
             .await?;
         let existing = self.store.factors(user).await?;
-        if existing.iter().any(FactorRecord::is_active) {
+        let active = existing.iter().filter(|f| f.is_active()).count();
+        if active > 0 {
             self.require_fresh(caller)?;
         }
-        if existing.len() >= self.config.max_factors {
+        if active >= self.config.max_factors {
             return Err(MfaError::InvalidInput("factor count (remove one first)"));
+        }
+        // Pending enrolments are bounded without locking the user out: past
+        // the bound the oldest unfinished ones make way for this one.
+        let pending: Vec<_> = existing.iter().filter(|f| !f.is_active()).collect();
+        if pending.len() >= MAX_PENDING
+            && let Some(oldest) = pending
+                .iter()
+                .map(|f| f.created_at)
+                .nth(pending.len() - MAX_PENDING)
+        {
+            self.store
+                .delete_stale_pending(user, oldest + std::time::Duration::from_millis(1))
+                .await?;
         }
 
         let id = FactorId::generate()?;
@@ -168,6 +186,9 @@ impl<S: MfaStore> Mfa<S> {
             .any(|g| g.confirmed_at.is_some_and(|c| c > f.created_at))
         {
             return Err(MfaError::StepUpRequired);
+        }
+        if others.len() >= self.config.max_factors {
+            return Err(MfaError::InvalidInput("factor count (remove one first)"));
         }
         let first = others.is_empty();
         let input = SecretString::new(code.to_owned());

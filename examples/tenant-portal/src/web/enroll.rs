@@ -141,12 +141,19 @@ pub async fn skip(
     Ok(Redirect::to("/").into_response())
 }
 
-/// `GET /enroll/totp`: a new key and QR code (each visit starts afresh; an
-/// unconfirmed key expires after 15 minutes).
+/// `GET /enroll/totp`: nothing is created by a GET; back to the choice.
+pub async fn totp_get() -> Redirect {
+    Redirect::to("/enroll")
+}
+
+/// `POST /enroll/totp/start`: a new pending authenticator-app factor and
+/// its QR code (each start is afresh; an unconfirmed key expires after 15
+/// minutes, and at most three are kept).
 pub async fn totp_page(
     State(app): State<App>,
     e: Enrolling,
     session: Session,
+    CsrfForm(_): CsrfForm<super::Plain>,
 ) -> Result<Response, PageError> {
     if !e.methods.contains(&FactorKind::Totp) {
         return Err(PageError::Redirect("/enroll".into()));
@@ -249,10 +256,10 @@ pub async fn totp_confirm(
         .as_deref()
         .unwrap_or_default()
         .parse()
-        .map_err(|_| PageError::Redirect("/enroll/totp".into()))?;
+        .map_err(|_| PageError::Redirect("/enroll".into()))?;
     match confirm(&app, e, &session, jar, &factor, form.code).await? {
         Ok(done) => Ok(done),
-        Err(e) if e.body.error == "not_found" => Err(PageError::Redirect("/enroll/totp".into())),
+        Err(e) if e.body.error == "not_found" => Err(PageError::Redirect("/enroll".into())),
         Err(e) => {
             let msg = refusal(&e)?;
             render(&TotpPage {

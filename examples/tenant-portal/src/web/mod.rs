@@ -59,7 +59,10 @@ pub fn routes() -> Router<App> {
         )
         .route("/enroll", get(enroll::choose))
         .route("/enroll/skip", post(enroll::skip))
-        .route("/enroll/totp", get(enroll::totp_page).post(enroll::totp_confirm))
+        // A GET never creates state: the QR code (a new pending factor) is
+        // made by a POST; a GET of the page goes back to the choice.
+        .route("/enroll/totp", get(enroll::totp_get).post(enroll::totp_confirm))
+        .route("/enroll/totp/start", post(enroll::totp_page))
         .route("/enroll/phone", get(enroll::oob_page).post(enroll::oob_start))
         .route("/enroll/email", get(enroll::oob_page).post(enroll::oob_start))
         .route(
