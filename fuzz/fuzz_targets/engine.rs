@@ -17,8 +17,25 @@
 //!   once, in increasing step order (replay refusal);
 //! - a trust token completes a login only for its owner, unexpired, and
 //!   not after revocation, password change, factor removal or reset;
-//! - under a policy that requires MFA, a login never completes without a
-//!   factor or a trusted device; failures never pass the hard stop.
+//! - failures never pass the hard stop;
+//! - I1: a user with an active factor gets only `ChooseFactor` (listing
+//!   exactly their active factors), `Locked`, or `Complete` by a valid
+//!   trusted device of theirs, never the policy's answer; a user without
+//!   one gets what the policy (or an admin reset) says;
+//! - I4: the same login at the same instant claiming another platform or
+//!   groups asks for a factor iff the first does (a trusted-device
+//!   completion may differ only where the two cohorts' trust settings do);
+//! - not vacuous: the model knows when a call must succeed and asserts it
+//!   (a right code for a live, clean challenge of an unlocked user; a
+//!   right TOTP code for a step after the last accepted one; a valid trust
+//!   cookie of an enrolled, unlocked user), so an engine that refuses
+//!   everything fails.
+//!
+//! The policy changes mid-run (`SetPolicy`: `enforce_from` in the past or
+//! future, grace, default methods and trust, one cohort by platform or by
+//! the staff group with its own methods and trust), and logins and
+//! verifications claim a platform (web, android, ios, white-label) and
+//! optionally the staff group.
 // Fuzz harness: assertions are the point, and libfuzzer's macro generates
 // undocumented items.
 #![no_main]
@@ -45,7 +62,6 @@ use sha1::Sha1;
 const MAX_ATTEMPTS: u32 = 5;
 const CODE_TTL: Duration = Duration::from_secs(300);
 const ENC_KEY: [u8; 32] = [2; 32];
-const TRUST_FOR: Duration = Duration::from_secs(90 * 86_400);
 
 fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
@@ -100,6 +116,110 @@ enum OobCode {
     Malformed,
 }
 
+/// A claimed platform (web, android, ios, white-label) and staff group.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+struct Aud {
+    platform: u8,
+    staff: bool,
+}
+
+impl Aud {
+    fn audience(self) -> Audience {
+        let p = [
+            Platform::WEB,
+            Platform::ANDROID,
+            Platform::IOS,
+            Platform::WHITE_LABEL,
+        ];
+        let a = Audience::new(p[usize::from(self.platform % 4)].clone());
+        if self.staff { a.with_groups(["staff"]) } else { a }
+    }
+}
+
+/// A policy relative to now (days), always valid.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct PolicyOp {
+    enforce_days: Option<i8>,
+    grace_days: Option<u8>,
+    methods: u8,
+    trust: bool,
+    trust_days: u8,
+    /// A cohort: platforms mask (0: match the staff group instead).
+    cohort: Option<u8>,
+    cohort_methods: Option<u8>,
+    cohort_trust: Option<bool>,
+    cohort_trust_days: Option<u8>,
+}
+
+fn kinds(mask: u8) -> Vec<FactorKind> {
+    let v: Vec<FactorKind> = [
+        (1, FactorKind::Totp),
+        (2, FactorKind::Sms),
+        (4, FactorKind::Email),
+    ]
+    .into_iter()
+    .filter(|(b, _)| mask & b != 0)
+    .map(|(_, k)| k)
+    .collect();
+    if v.is_empty() { vec![FactorKind::Totp] } else { v }
+}
+
+impl PolicyOp {
+    fn build(self, now: Timestamp) -> Policy {
+        let at = |d: i8| {
+            let secs = i64::from(d) * 86_400;
+            if secs >= 0 {
+                now + Duration::from_secs(secs as u64)
+            } else {
+                now - Duration::from_secs(secs.unsigned_abs())
+            }
+        };
+        let days = |d: u8| Duration::from_secs(u64::from(d.clamp(1, 200)) * 86_400);
+        let cohorts = self
+            .cohort
+            .map(|mask| {
+                let all = [
+                    Platform::WEB,
+                    Platform::ANDROID,
+                    Platform::IOS,
+                    Platform::WHITE_LABEL,
+                ];
+                let platforms: Vec<Platform> = (0..4)
+                    .filter(|b| mask & (1 << b) != 0)
+                    .map(|b| all[b].clone())
+                    .collect();
+                let groups = if platforms.is_empty() {
+                    vec!["staff".to_owned()]
+                } else {
+                    vec![]
+                };
+                Cohort {
+                    name: "c".into(),
+                    platforms,
+                    groups,
+                    enforce_from: None,
+                    methods: self.cohort_methods.map(kinds),
+                    trust_device: self.cohort_trust,
+                    trust_for: self.cohort_trust_days.map(days),
+                    relogin_cutoff: None,
+                }
+            })
+            .into_iter()
+            .collect();
+        Policy {
+            enforce_from: self.enforce_days.map(at),
+            grace: self.enforce_days.and(self.grace_days).map(days),
+            defaults: Settings {
+                methods: kinds(self.methods),
+                trust_device: self.trust,
+                trust_for: days(self.trust_days),
+                relogin_cutoff: None,
+            },
+            cohorts,
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Op {
     InsertTotp(Who, u8, bool),
@@ -128,11 +248,15 @@ enum Op {
         code: TotpCode,
         trust: bool,
         step_up: bool,
+        aud: Aud,
     },
     Login {
         who: Who,
         token: Option<u8>,
+        aud: Aud,
+        alt: Aud,
     },
+    SetPolicy(PolicyOp),
     Advance(u16),
     AdvanceHours(u8),
     RemoveFactor(Who, u8),
@@ -166,8 +290,17 @@ struct Challenge {
 struct Token {
     owner: usize,
     value: String,
+    created_at: Timestamp,
     expires_at: Timestamp,
     revoked: bool,
+}
+
+/// Failures the account may have counted before the back-off starts.
+const FREE_FAILURES: u32 = 4;
+const PURPOSES: [Purpose; 3] = [Purpose::Login, Purpose::StepUp, Purpose::Enroll];
+
+fn pi(p: Purpose) -> usize {
+    PURPOSES.iter().position(|&q| q == p).unwrap()
 }
 
 struct World {
@@ -180,6 +313,15 @@ struct World {
     challenges: Vec<Challenge>,
     tokens: Vec<Token>,
     accepted: HashSet<(FactorId, u64)>,
+    /// An upper bound of each account's counted failures (0 after a
+    /// success, an unlock or a reset): below `FREE_FAILURES` it is unlocked.
+    fails: [u32; 2],
+    /// A failed attempt on a challenge of (user, purpose) since its last
+    /// success: its count may carry over to a resend.
+    dirty: [[bool; 3]; 2],
+    /// Set by an admin reset until a factor is confirmed.
+    reenroll: [bool; 2],
+    callers: [Option<Caller>; 2],
 }
 
 fn hotp(key: &Hmac<Sha1>, counter: u64) -> u32 {
@@ -216,6 +358,10 @@ impl World {
             challenges: Vec::new(),
             tokens: Vec::new(),
             accepted: HashSet::new(),
+            fails: [0; 2],
+            dirty: [[false; 3]; 2],
+            reenroll: [false; 2],
+            callers: [None, None],
         }
     }
 
@@ -227,14 +373,12 @@ impl World {
         self.now().unix_secs() as u64 / 30
     }
 
-    fn fresh(&self) -> Caller {
-        Caller {
-            audience: self.web.clone(),
-            assurance: Assurance::SecondFactor {
-                at: self.now(),
-                method: FactorKind::Totp,
-            },
-        }
+    /// The caller of the user's last verification or enrolment (fresh for
+    /// ten minutes; only the engine makes one), else a password-only one.
+    fn fresh(&self, who: usize) -> Caller {
+        self.callers[who]
+            .clone()
+            .unwrap_or_else(|| Caller::password_only(self.web.clone()))
     }
 
     fn nth_factor(&self, who: usize, n: u8) -> Option<usize> {
@@ -362,14 +506,24 @@ impl World {
         let fi = self.factors.len() - 1;
         if confirm {
             let code = self.totp_code(fi, TotpCode::Current);
+            let must = self.fails[who] < FREE_FAILURES;
             match block_on(self.mfa.confirm_enrollment(&user, &id, &code)) {
-                Ok(_) => {
+                Ok(enrolled) => {
+                    self.callers[who] = Some(enrolled.caller(self.web.clone()));
                     let step = self.step();
                     self.accept_step(fi, step);
                     self.factors[fi].active = true;
+                    self.fails[who] = 0;
+                    self.reenroll[who] = false;
                 }
                 Err(MfaError::SecretUnavailable) => panic!("the engine cannot open the seed"),
-                Err(_) => {}
+                Err(e) => {
+                    assert!(
+                        !must,
+                        "a right TOTP code confirming a new factor of an unlocked user was refused: {e}"
+                    );
+                    self.fails[who] += 1;
+                }
             }
         }
     }
@@ -380,7 +534,7 @@ impl World {
             label: "Mobile".into(),
             phone: format!("+4477009001{:02}", phone % 4),
         };
-        let begun = block_on(self.mfa.begin_enrollment(&user, request, &self.fresh()));
+        let begun = block_on(self.mfa.begin_enrollment(&user, request, &self.fresh(who)));
         let code = self.sender.take();
         let Ok(Enrollment::OutOfBand(sent)) = begun else {
             return;
@@ -408,11 +562,25 @@ impl World {
             succeeded: false,
         });
         if confirm {
-            let r = block_on(self.mfa.confirm_enrollment(&user, &sent.factor, &code));
-            if r.is_ok() {
-                let ci = self.challenges.len() - 1;
-                self.challenge_succeeded(ci, who, &code, Purpose::Enroll);
-                self.factors.last_mut().unwrap().active = true;
+            let must = self.fails[who] < FREE_FAILURES;
+            match block_on(self.mfa.confirm_enrollment(&user, &sent.factor, &code)) {
+                Ok(enrolled) => {
+                    self.callers[who] = Some(enrolled.caller(self.web.clone()));
+                    let ci = self.challenges.len() - 1;
+                    self.challenge_succeeded(ci, who, &code, Purpose::Enroll);
+                    self.factors.last_mut().unwrap().active = true;
+                    self.fails[who] = 0;
+                    self.reenroll[who] = false;
+                    self.dirty[who][pi(Purpose::Enroll)] = false;
+                }
+                Err(e) => {
+                    assert!(
+                        !must,
+                        "the code just sent, confirming a new factor of an unlocked user, was refused: {e}"
+                    );
+                    self.fails[who] += 1;
+                    self.dirty[who][pi(Purpose::Enroll)] = true;
+                }
             }
         }
     }
@@ -498,10 +666,37 @@ impl World {
             attempt = attempt.step_up();
         }
         let user = self.users[who].clone();
-        match block_on(self.mfa.verify(&user, &attempt)) {
+        let c = &self.challenges[ci];
+        // A right code for a live, clean challenge of an unlocked user of
+        // the right purpose must be accepted.
+        let must = matches!(code, OobCode::Right)
+            && c.owner == who
+            && c.purpose == purpose
+            && !c.dead
+            && !c.succeeded
+            && self.now() < c.expires_at
+            && !self.dirty[who][pi(purpose)]
+            && self.fails[who] < FREE_FAILURES;
+        let r = block_on(self.mfa.verify(&user, &attempt));
+        if r.is_err() {
+            assert!(
+                !must,
+                "a right code for a live challenge of an unlocked user was refused: {:?}",
+                r.as_ref().err()
+            );
+            self.fails[who] += 1;
+            if self.challenges[ci].owner == who {
+                let cp = self.challenges[ci].purpose;
+                self.dirty[who][pi(cp)] = true;
+            }
+        }
+        match r {
             Ok(v) => {
                 assert_eq!(v.purpose, purpose);
                 self.challenge_succeeded(ci, who, &text, purpose);
+                self.fails[who] = 0;
+                self.dirty[who][pi(purpose)] = false;
+                self.callers[who] = Some(v.caller(self.web.clone()));
                 count(CODE_OK);
             }
             Err(MfaError::InvalidCode { .. }) => {
@@ -519,15 +714,16 @@ impl World {
         }
     }
 
-    fn verify_totp(&mut self, who: usize, factor: u8, code: TotpCode, trust: bool, step_up: bool) {
+    fn verify_totp(&mut self, who: usize, factor: u8, code: TotpCode, trust: bool, step_up: bool, aud: Aud) {
         let Some(fi) = self.nth_factor(who, factor) else {
             return;
         };
         let text = self.totp_code(fi, code);
+        let audience = aud.audience();
         let mut attempt = Attempt::login(
             AttemptTarget::Totp(self.factors[fi].id.clone()),
             text.clone(),
-            self.web.clone(),
+            audience.clone(),
         );
         if trust {
             attempt = attempt.trust_device("Fuzz browser");
@@ -542,8 +738,29 @@ impl World {
             block_on(self.mfa.verify(&other, &attempt)).is_err(),
             "a TOTP factor verified for another user"
         );
-        match block_on(self.mfa.verify(&user, &attempt)) {
+        // That attempt counted against the other account.
+        self.fails[1 - who] += 1;
+        let f = &self.factors[fi];
+        let fresh_step = self
+            .matching_step(fi, &text)
+            .is_some_and(|st| f.last_step.is_none_or(|last| last < st));
+        let must = matches!(code, TotpCode::Current | TotpCode::Previous | TotpCode::Next)
+            && f.active
+            && !f.removed
+            && fresh_step
+            && self.fails[who] < FREE_FAILURES;
+        let r = block_on(self.mfa.verify(&user, &attempt));
+        if let Err(e) = &r {
+            assert!(
+                !must,
+                "a right TOTP code of an active factor of an unlocked user was refused: {e}"
+            );
+            self.fails[who] += 1;
+        }
+        match r {
             Ok(v) => {
+                self.fails[who] = 0;
+                self.callers[who] = Some(v.caller(self.web.clone()));
                 let f = &self.factors[fi];
                 assert!(f.active && !f.removed, "an inactive factor verified");
                 let step = self
@@ -551,12 +768,15 @@ impl World {
                     .expect("a TOTP code outside the window succeeded");
                 self.accept_step(fi, step);
                 count(TOTP_OK);
-                assert_eq!(v.trust.is_some(), trust && !step_up);
+                let settings = self.mfa.policy().settings_for(&audience);
+                assert_eq!(v.trust.is_some(), trust && !step_up && settings.trust_device);
                 if let Some(t) = v.trust {
+                    assert_eq!(t.expires_at, self.now() + settings.trust_for);
                     self.tokens.push(Token {
                         owner: who,
                         value: t.token.expose().to_owned(),
-                        expires_at: self.now() + TRUST_FOR,
+                        created_at: self.now(),
+                        expires_at: self.now() + settings.trust_for,
                         revoked: false,
                     });
                 }
@@ -565,50 +785,113 @@ impl World {
         }
     }
 
-    fn login(&mut self, who: usize, token: Option<u8>) {
+    /// Whether token `ti` must complete a login of `who` claiming `aud`.
+    fn trust_valid(&self, ti: Option<usize>, who: usize, aud: &Audience) -> bool {
+        let Some(ti) = ti else { return false };
+        let t = &self.tokens[ti];
+        let s = self.mfa.policy().settings_for(aud);
+        t.owner == who
+            && !t.revoked
+            && s.trust_device
+            && self.now() < t.expires_at.min(t.created_at + s.trust_for)
+    }
+
+    /// I1, and the answer the model predicts, for one login.
+    fn check_login(&self, who: usize, aud: &Audience, step: &LoginStep, used: Option<usize>) {
+        let enrolled = self.has_active_factor(who);
+        let unlocked = self.fails[who] < FREE_FAILURES;
+        let valid = self.trust_valid(used, who, aud);
+        match step {
+            LoginStep::Complete {
+                by: CompletedBy::TrustedDevice,
+                ..
+            } => {
+                assert!(valid, "a trust token completed a login it must not ({used:?})");
+                assert!(enrolled, "trusted login without a factor");
+                count(TRUSTED_LOGIN);
+            }
+            LoginStep::Complete { by, .. } => {
+                assert!(!enrolled, "I1: an enrolled user's login completed by {by:?}");
+            }
+            LoginStep::ChooseFactor { factors, .. } => {
+                assert!(enrolled, "ChooseFactor for a user without an active factor");
+                let listed: HashSet<&FactorId> = factors.iter().map(|f| &f.id).collect();
+                let active: HashSet<&FactorId> = self
+                    .factors
+                    .iter()
+                    .filter(|f| f.owner == who && f.active && !f.removed)
+                    .map(|f| &f.id)
+                    .collect();
+                assert_eq!(
+                    listed, active,
+                    "ChooseFactor must list exactly the active factors"
+                );
+            }
+            LoginStep::MustEnroll { .. } | LoginStep::OfferEnroll { .. } => {
+                assert!(
+                    !enrolled,
+                    "I1: the policy answered an enrolled user's login: {step:?}"
+                );
+            }
+            LoginStep::Locked { .. } => {}
+            other => panic!("unexpected login step {other:?}"),
+        }
+        if unlocked {
+            let want = if enrolled {
+                if valid { "trusted" } else { "choose" }
+            } else if self.reenroll[who] {
+                "must_enroll"
+            } else {
+                match self.mfa.policy().requirement(aud, self.now()) {
+                    Requirement::Required => "must_enroll",
+                    Requirement::Offered => "offer_enroll",
+                    Requirement::NotRequired => "not_required",
+                }
+            };
+            assert_eq!(class(step), want, "an unlocked user's login: {step:?}");
+        }
+    }
+
+    fn login(&mut self, who: usize, token: Option<u8>, aud: Aud, alt: Aud) {
         let user = self.users[who].clone();
-        let mut ctx = LoginContext::new(self.web.clone());
+        let a = aud.audience();
+        let mut alt = alt;
+        if alt == aud {
+            alt.platform = alt.platform.wrapping_add(1);
+        }
+        let b = alt.audience();
         let mut used = None;
+        let mut value = None;
         if let Some(n) = token
             && !self.tokens.is_empty()
         {
             let ti = usize::from(n) % self.tokens.len();
-            ctx = ctx.with_trust_token(self.tokens[ti].value.clone());
+            value = Some(self.tokens[ti].value.clone());
             used = Some(ti);
         }
-        match block_on(self.mfa.begin_login(&user, &ctx)) {
-            Ok(LoginStep::Complete { by }) => {
-                let CompletedBy::TrustedDevice { .. } = by else {
-                    panic!("a login completed without MFA under a policy that requires it: {by:?}");
-                };
-                let ti = used.expect("trusted without a token");
-                let t = &self.tokens[ti];
-                assert_eq!(t.owner, who, "a trust token worked for another user");
-                assert!(!t.revoked, "a revoked trust token worked");
-                assert!(self.now() < t.expires_at, "an expired trust token worked");
-                assert!(self.has_active_factor(who), "trusted login without a factor");
-                count(TRUSTED_LOGIN);
+        let ctx = |aud: &Audience| {
+            let c = LoginContext::new(aud.clone());
+            match &value {
+                Some(v) => c.with_trust_token(v.clone()),
+                None => c,
             }
-            Ok(LoginStep::ChooseFactor { factors, .. }) => {
-                assert!(!factors.is_empty());
-                for f in &factors {
-                    let m = self.factors.iter().find(|m| m.id == f.id).expect("known factor");
-                    assert!(
-                        m.owner == who && m.active && !m.removed,
-                        "an unusable factor offered"
-                    );
-                }
-            }
-            Ok(LoginStep::MustEnroll { .. }) => {
-                assert!(!self.has_active_factor(who), "must enrol with an active factor");
-            }
-            Ok(other) => {
-                assert!(
-                    matches!(other, LoginStep::Locked { .. }),
-                    "unexpected login step {other:?}"
-                );
-            }
-            Err(e) => panic!("begin_login failed: {e}"),
+        };
+        let sa = block_on(self.mfa.begin_login(&user, &ctx(&a))).unwrap();
+        self.check_login(who, &a, &sa, used);
+        // I4: the same login, same instant, other claims.
+        let sb = block_on(self.mfa.begin_login(&user, &ctx(&b))).unwrap();
+        self.check_login(who, &b, &sb, used);
+        if self.has_active_factor(who) {
+            let p = self.mfa.policy();
+            let (x, y) = (p.settings_for(&a), p.settings_for(&b));
+            let same_trust = x.trust_device == y.trust_device && x.trust_for == y.trust_for;
+            let (ca, cb) = (class(&sa), class(&sb));
+            assert!(
+                (ca == "locked") == (cb == "locked")
+                    && (!same_trust || ca == cb)
+                    && (ca == cb || ca == "trusted" || cb == "trusted"),
+                "I4: claiming {aud:?} gave {ca}, claiming {alt:?} gave {cb} (same trust settings: {same_trust})"
+            );
         }
     }
 
@@ -618,7 +901,7 @@ impl World {
         };
         let user = self.users[who].clone();
         let id = self.factors[fi].id.clone();
-        if block_on(self.mfa.remove_factor(&user, &id, &self.fresh())).is_ok() {
+        if block_on(self.mfa.remove_factor(&user, &id, &self.fresh(who))).is_ok() {
             assert!(!self.factors[fi].removed, "a factor removed twice");
             self.factors[fi].removed = true;
             for c in self.challenges.iter_mut().filter(|c| c.factor == id) {
@@ -638,6 +921,10 @@ impl World {
             c.dead = true;
         }
         self.revoke_tokens(who);
+        self.fails[who] = 0;
+        self.dirty[who] = [false; 3];
+        self.reenroll[who] = true;
+        self.callers[who] = None;
     }
 
     fn apply(&mut self, op: Op) {
@@ -676,8 +963,13 @@ impl World {
                 code,
                 trust,
                 step_up,
-            } => self.verify_totp(ix(who), factor, code, trust, step_up),
-            Op::Login { who, token } => self.login(ix(who), token),
+                aud,
+            } => self.verify_totp(ix(who), factor, code, trust, step_up, aud),
+            Op::Login { who, token, aud, alt } => self.login(ix(who), token, aud, alt),
+            Op::SetPolicy(p) => {
+                let policy = p.build(self.now());
+                self.mfa.set_policy(policy).expect("a valid policy");
+            }
             Op::Advance(s) => self.clock.advance(Duration::from_secs(u64::from(s % 900))),
             Op::AdvanceHours(h) => self.clock.advance(Duration::from_secs(3600 * u64::from(h))),
             Op::RemoveFactor(w, n) => self.remove_factor(ix(w), n),
@@ -695,6 +987,7 @@ impl World {
             Op::Unlock(w) => {
                 let user = self.users[ix(w)].clone();
                 block_on(self.mfa.admin_unlock(&user, "fuzz")).unwrap();
+                self.fails[ix(w)] = 0;
             }
         }
     }
@@ -728,6 +1021,25 @@ const CODE_OK: usize = 0;
 const TOTP_OK: usize = 1;
 const TRUSTED_LOGIN: usize = 2;
 const REFUSED: usize = 3;
+
+fn class(step: &LoginStep) -> &'static str {
+    match step {
+        LoginStep::ChooseFactor { .. } => "choose",
+        LoginStep::Complete {
+            by: CompletedBy::TrustedDevice,
+            ..
+        } => "trusted",
+        LoginStep::Complete {
+            by: CompletedBy::NotRequired,
+            ..
+        } => "not_required",
+        LoginStep::Complete { .. } => "complete",
+        LoginStep::MustEnroll { .. } => "must_enroll",
+        LoginStep::OfferEnroll { .. } => "offer_enroll",
+        LoginStep::Locked { .. } => "locked",
+        _ => "other",
+    }
+}
 
 fn count(what: usize) {
     STATS[what].fetch_add(1, Ordering::Relaxed);

@@ -338,7 +338,7 @@ async fn the_factor_count_is_capped() {
 
 /// Unfinished enrolments are bounded without locking anyone out: reloading
 /// the QR page many times (each start is a new pending factor) keeps at
-/// most three pending, never refuses, and the newest still confirms.
+/// most five pending, never refuses, and the newest still confirms.
 #[tokio::test]
 async fn restarting_an_enrolment_many_times_never_locks_the_user_out() {
     let f = fx();
@@ -349,7 +349,7 @@ async fn restarting_an_enrolment_many_times_never_locks_the_user_out() {
         last = Some(f.begin_totp(&u, &f.password_only()).await.unwrap());
     }
     let pending = f.mfa.store().factors(&u).await.unwrap();
-    assert!(pending.len() <= 3, "{} pending enrolments", pending.len());
+    assert!(pending.len() <= 5, "{} pending enrolments", pending.len());
     let last = last.unwrap();
     let seed = decode_base32(last.secret_base32.expose());
     let enrolled = f

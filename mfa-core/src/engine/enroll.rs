@@ -9,9 +9,9 @@ use crate::secret::{SecretBytes, SecretString};
 use crate::store::FactorRecord;
 use crate::totp::{TotpEnrollment, matching_step, new_secret, parse_code, provisioning_uri, qr_png, qr_svg};
 
-/// Unfinished enrolments a user may have at once; starting another drops
+/// Unfinished enrolments a user may have at once (five); starting another drops
 /// the oldest (a page reload must never lock anyone out of enrolling).
-const MAX_PENDING: usize = 3;
+const MAX_PENDING: usize = 5;
 
 impl<S: MfaStore> Mfa<S> {
     /// Starts enrolling a factor.

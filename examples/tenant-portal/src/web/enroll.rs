@@ -148,7 +148,7 @@ pub async fn totp_get() -> Redirect {
 
 /// `POST /enroll/totp/start`: a new pending authenticator-app factor and
 /// its QR code (each start is afresh; an unconfirmed key expires after 15
-/// minutes, and at most three are kept).
+/// minutes, and at most five are kept).
 pub async fn totp_page(
     State(app): State<App>,
     e: Enrolling,
