@@ -6,7 +6,10 @@
 //! that requires MFA) whose user alice has a TOTP, an SMS factor and
 //! recovery codes, bob has no factor (`must_enroll`) and carol has a TOTP
 //! factor. One input is up to four requests on one session, written like
-//! HTTP (format below); `SessionChange`s are applied between them.
+//! HTTP (format below); `SessionChange`s are applied between them. The
+//! session is a sealed `SessionToken`, made only by the engine's own flows
+//! (`begin_login`, `handle` of `/verify`; see `World::new`), and every
+//! record the checks read is the one `admit` opened.
 //!
 //! Asserts, besides never panicking:
 //! - `csrf_check` answers `403 cross_site` or `415 unsupported_media_type`
@@ -31,13 +34,16 @@
 //!   `/enroll/confirm`, and only when the submitted code is a right one (a
 //!   TOTP code of one of the session user's seeds in the ±1 window, a code
 //!   sent to that user, or one of that user's recovery codes); it is never
-//!   handed to another user; a malformed body never changes it.
+//!   handed to another user; a malformed body never changes it;
+//! - the session's token with one byte changed is never admitted: `admit`
+//!   answers `401 unauthenticated` and ends the session.
 //!
 //! Input format (seeds in `corpus/http_bodies/` are plain text):
 //!
 //! ```text
 //! pending                                  <- session: anonymous, pending, must_enroll,
-//! POST /verify                                complete, stale, trusted, bob (any other word: pending)
+//! POST /verify                                complete, stale, trusted, bob (= must_enroll;
+//!                                             any other word: pending)
 //! Content-Type: application/json           <- also Origin, Host, Sec-Fetch-Site, User-Agent,
 //!                                             X-Allow-Origin (listed origin), X-Advance (seconds)
 //! {"method":"totp","factor_id":"$TOTP","code":"$CODE"}
@@ -65,9 +71,9 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use mfa_core::http::{
-    Admission, ApiError, Call, CompletedVia, ConfirmRequest, EnrollEmailRequest, EnrollSmsRequest,
-    EnrollTotpRequest, FactorRef, PendingStep, RequestFacts, RequestState, Route, SendCodeRequest,
-    SessionChange, SessionRecord, Stage, StepUpRequest, TrustCookie, VerifyRequest, admit, begin_login,
+    Admission, ApiError, Call, ConfirmRequest, EnrollEmailRequest, EnrollSmsRequest, EnrollTotpRequest,
+    FactorRef, PendingStep, RequestFacts, RequestState, Route, SendCodeRequest, SessionChange,
+    SessionRecord, SessionToken, Stage, StepUpRequest, TrustCookie, VerifyRequest, admit, begin_login,
     csrf_check, decode_json, handle, is_json,
 };
 use mfa_core::store::FactorRecord;
@@ -77,7 +83,10 @@ use serde::de::DeserializeOwned;
 use sha1::Sha1;
 
 const ENC_KEY: [u8; 32] = [2; 32];
+/// When each input's requests begin is `START + 60` (TOTP step
+/// `START / 30 + 2`); the sessions are made before it (see [`World::new`]).
 const START: i64 = 1_750_000_000;
+const DAY: i64 = 86_400;
 const PHONE: &str = "+447700900123";
 const BODY_LIMIT: usize = 16 * 1024;
 
@@ -132,19 +141,11 @@ fn web() -> Audience {
     Audience::new(Platform::WEB)
 }
 
-fn fresh(at: Timestamp) -> Caller {
-    Caller {
-        audience: web(),
-        assurance: Assurance::SecondFactor {
-            at,
-            method: FactorKind::Totp,
-        },
-    }
-}
-
 /// Factor records made once through the engine (a TOTP enrolment renders
 /// QR codes, too slow per input) and copied into each input's store: the
-/// same keys open them.
+/// same keys open them. They are made two days before `START`, so that
+/// the TOTP steps they used (replay refusal) are behind every step the
+/// sessions' verifications use, the stale one's included.
 struct Template {
     records: Vec<FactorRecord>,
     alice_seed: Vec<u8>,
@@ -155,38 +156,41 @@ struct Template {
     carol_totp: FactorId,
 }
 
-fn enrol_totp(mfa: &Mfa<MemoryStore>, user: &UserId) -> (FactorId, Vec<u8>, String) {
+/// A first factor (the user has none, so a password-only caller may enrol
+/// it), and the caller its confirmation makes (a fresh second factor).
+fn enrol_totp(mfa: &Mfa<MemoryStore>, user: &UserId) -> (FactorId, Vec<u8>, String, Caller) {
     let now = mfa.now();
     let request = EnrollRequest::Totp {
         label: "Phone".into(),
         account_name: user.to_string(),
     };
-    let Enrollment::Totp(t) = block_on(mfa.begin_enrollment(user, request, &fresh(now))).unwrap() else {
+    let caller = Caller::password_only(web());
+    let Enrollment::Totp(t) = block_on(mfa.begin_enrollment(user, request, &caller)).unwrap() else {
         panic!("not a TOTP enrolment");
     };
     let secret = t.secret_base32.expose().to_owned();
     let seed = base32_decode(&secret);
     let code = hotp(&seed, now.unix_secs() as u64 / 30);
-    block_on(mfa.confirm_enrollment(user, &t.factor, &code)).unwrap();
-    (t.factor, seed, secret)
+    let enrolled = block_on(mfa.confirm_enrollment(user, &t.factor, &code)).unwrap();
+    (t.factor, seed, secret, enrolled.caller(web()))
 }
 
 fn template() -> &'static Template {
     static T: OnceLock<Template> = OnceLock::new();
     T.get_or_init(|| {
-        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(START)));
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(START - 2 * DAY)));
         let outbox = Arc::new(Outbox::new());
         let mfa = engine(clock.clone(), outbox.clone());
         let alice = UserId::new("alice").unwrap();
         let carol = UserId::new("carol").unwrap();
-        let (alice_totp, alice_seed, alice_secret) = enrol_totp(&mfa, &alice);
-        let (carol_totp, carol_seed, _) = enrol_totp(&mfa, &carol);
+        let (alice_totp, alice_seed, alice_secret, alice_caller) = enrol_totp(&mfa, &alice);
+        let (carol_totp, carol_seed, _, _) = enrol_totp(&mfa, &carol);
         let request = EnrollRequest::Sms {
             label: "Mobile".into(),
             phone: PHONE.into(),
         };
         let Enrollment::OutOfBand(sent) =
-            block_on(mfa.begin_enrollment(&alice, request, &fresh(mfa.now()))).unwrap()
+            block_on(mfa.begin_enrollment(&alice, request, &alice_caller)).unwrap()
         else {
             panic!("not an SMS enrolment");
         };
@@ -228,116 +232,220 @@ struct World {
 }
 
 impl World {
-    fn new() -> Self {
+    /// A fresh engine with the template's factors, alice's recovery codes,
+    /// and the session `kind` names, every one made by the engine's own
+    /// flows (`begin_login`, then `handle` of `/verify`): nothing here can
+    /// build a session record. TOTP replay refusal makes the order matter;
+    /// alice's TOTP steps used, in order:
+    ///
+    /// - `stale`: a day before `START` (clock set back, then on);
+    /// - the verification whose caller makes the recovery codes, at
+    ///   `START - 30` (step `START / 30 - 1`);
+    /// - `complete` and `trusted`: at the last second of step `START / 30`
+    ///   (so 41 s before the requests, whose `$PREV` is the step after);
+    ///
+    /// and the requests begin at `START + 60` (step `START / 30 + 2`), as
+    /// before, with `$PREV`, `$CODE` and `$NEXT` all unused.
+    fn new(kind: &str) -> (Self, Option<SessionToken>) {
         let t = template();
-        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(START)));
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(START - DAY)));
         let outbox = Arc::new(Outbox::new());
         let mfa = engine(clock.clone(), outbox.clone());
         for r in &t.records {
             block_on(mfa.store().insert_factor(r)).unwrap();
         }
-        // The template accepted step START/30: move past it.
-        clock.advance(Duration::from_secs(60));
         let alice = UserId::new("alice").unwrap();
-        let codes = block_on(mfa.generate_recovery_codes(&alice, &fresh(clock.now()))).unwrap();
-        let recovery = codes
-            .codes
-            .iter()
-            .map(|c| (alice.clone(), c.expose().to_owned()))
-            .collect();
-        World {
+        let mut world = World {
             mfa,
             clock,
             outbox,
             t,
             seeds: vec![
-                (alice, t.alice_seed.clone()),
+                (alice.clone(), t.alice_seed.clone()),
                 (UserId::new("carol").unwrap(), t.carol_seed.clone()),
             ],
             secrets: vec![t.alice_secret.clone()],
-            recovery,
+            recovery: Vec::new(),
             last_fa: None,
             last_ch: None,
             last_dv: None,
             destinations: vec![PHONE.to_owned(), PHONE[1..].to_owned()],
             submitted: Vec::new(),
-        }
+        };
+
+        // A day back: a complete login that is no longer fresh.
+        let stale = (kind == "stale").then(|| world.verified_login(false).0);
+
+        // Recovery codes need a fresh second factor: verify one.
+        world.clock.set(Timestamp::from_unix_secs(START - 30));
+        let attempt = Attempt::login(
+            AttemptTarget::Totp(t.alice_totp.clone()),
+            world.alice_code(),
+            web(),
+        );
+        let verified = block_on(world.mfa.verify(&alice, &attempt)).unwrap();
+        let codes = block_on(
+            world
+                .mfa
+                .generate_recovery_codes(&alice, &verified.caller(web())),
+        )
+        .unwrap();
+        world.recovery = codes
+            .codes
+            .iter()
+            .map(|c| (alice.clone(), c.expose().to_owned()))
+            .collect();
+
+        // The last second of step START / 30.
+        let last_second = (START / 30 + 1) * 30 - 1;
+        world.clock.set(Timestamp::from_unix_secs(last_second));
+        let verified = match kind {
+            "complete" => Some(world.verified_login(false)),
+            "trusted" => Some(world.verified_login(true)),
+            _ => None,
+        };
+
+        world.clock.set(Timestamp::from_unix_secs(START + 60));
+        let token = match kind {
+            "anonymous" => None,
+            // "bob" was a complete login without MFA (`NotRequired`, password
+            // only): the policy here requires MFA, so the engine never makes
+            // one for bob; his login is `must_enroll`, as below.
+            "must_enroll" | "bob" => {
+                let (_, token) = world.login("bob", None);
+                let state = world.admitted(&token);
+                assert!(matches!(
+                    state.record().unwrap().stage(),
+                    Stage::Pending {
+                        step: PendingStep::MustEnroll { .. }
+                    }
+                ));
+                Some(token)
+            }
+            "complete" => {
+                let (token, _) = verified.unwrap();
+                let state = world.admitted(&token);
+                let r = state.record().unwrap();
+                assert!(matches!(
+                    r.stage(),
+                    Stage::Complete {
+                        by: CompletedBy::SecondFactor,
+                        ..
+                    }
+                ));
+                assert!(matches!(
+                    r.assurance(),
+                    Assurance::SecondFactor {
+                        method: FactorKind::Totp,
+                        ..
+                    }
+                ));
+                assert!(state.is_fresh(), "a complete login 41 s old is not fresh");
+                Some(token)
+            }
+            "stale" => {
+                let token = stale.unwrap();
+                let state = world.admitted(&token);
+                let r = state.record().unwrap();
+                assert!(matches!(r.assurance(), Assurance::SecondFactor { .. }));
+                assert!(!state.is_fresh(), "a day-old verification is fresh");
+                Some(token)
+            }
+            "trusted" => {
+                let (_, set_cookie) = verified.unwrap();
+                let set_cookie = set_cookie.expect("a verification with trust_device set no cookie");
+                let value = set_cookie
+                    .split_once('=')
+                    .and_then(|(_, rest)| rest.split(';').next())
+                    .expect("a Set-Cookie without a value");
+                let (step, token) = world.login("alice", Some(value));
+                assert!(
+                    matches!(
+                        step,
+                        LoginStep::Complete {
+                            by: CompletedBy::TrustedDevice,
+                            ..
+                        }
+                    ),
+                    "a trusted device's login answered {step:?}"
+                );
+                let state = world.admitted(&token);
+                let r = state.record().unwrap();
+                assert!(matches!(
+                    r.stage(),
+                    Stage::Complete {
+                        by: CompletedBy::TrustedDevice,
+                        ..
+                    }
+                ));
+                assert!(matches!(r.assurance(), Assurance::TrustedDevice { .. }));
+                Some(token)
+            }
+            _ => {
+                let (_, token) = world.login("alice", None);
+                let state = world.admitted(&token);
+                assert!(matches!(
+                    state.record().unwrap().stage(),
+                    Stage::Pending {
+                        step: PendingStep::ChooseFactor { .. }
+                    }
+                ));
+                Some(token)
+            }
+        };
+        (world, token)
     }
 
     fn step(&self) -> u64 {
         self.clock.now().unix_secs() as u64 / 30
     }
 
-    fn session(&self, kind: &str) -> Option<SessionRecord> {
-        let now = self.clock.now();
-        let alice = UserId::new("alice").unwrap();
-        let complete = |user: &str, assurance, by| SessionRecord {
-            user: UserId::new(user).unwrap(),
-            platform: "web".into(),
-            groups: Vec::new(),
-            issued_at: now,
-            stage: Stage::Complete {
-                assurance,
-                by,
-                offer_enroll: None,
-            },
+    /// Alice's TOTP code of the current step.
+    fn alice_code(&self) -> String {
+        hotp(&self.t.alice_seed, self.step())
+    }
+
+    /// `user`'s login now (`begin_login`, as an adapter calls it after the
+    /// password): the engine's answer and the session's sealed record.
+    fn login(&self, user: &str, trust_cookie: Option<&str>) -> (LoginStep, SessionToken) {
+        let user = UserId::new(user).unwrap();
+        let (step, change) = block_on(begin_login(&self.mfa, &user, web(), trust_cookie)).unwrap();
+        let SessionChange::Renew(token) = change else {
+            panic!("login did not renew the session: {change:?}");
         };
-        let login = |user: &UserId| {
-            let (_, change) = block_on(begin_login(&self.mfa, user, web(), None)).unwrap();
-            let SessionChange::Renew(record) = change else {
-                panic!("login did not renew the session: {change:?}");
-            };
-            Some(*record)
-        };
-        match kind {
-            "anonymous" => None,
-            "must_enroll" => {
-                let r = login(&UserId::new("bob").unwrap());
-                assert!(matches!(
-                    r.as_ref().unwrap().stage,
-                    Stage::Pending {
-                        step: PendingStep::MustEnroll { .. }
-                    }
-                ));
-                r
-            }
-            "complete" => Some(complete(
-                "alice",
-                Assurance::SecondFactor {
-                    at: now,
-                    method: FactorKind::Totp,
-                },
-                CompletedVia::SecondFactor,
-            )),
-            "stale" => Some(complete(
-                "alice",
-                Assurance::SecondFactor {
-                    at: Timestamp::from_unix_secs(START - 86_400),
-                    method: FactorKind::Sms,
-                },
-                CompletedVia::SecondFactor,
-            )),
-            "trusted" => Some(complete(
-                "alice",
-                Assurance::TrustedDevice { at: now },
-                CompletedVia::TrustedDevice,
-            )),
-            "bob" => Some(complete(
-                "bob",
-                Assurance::PasswordOnly,
-                CompletedVia::NotRequired,
-            )),
-            _ => {
-                let r = login(&alice);
-                assert!(matches!(
-                    r.as_ref().unwrap().stage,
-                    Stage::Pending {
-                        step: PendingStep::ChooseFactor { .. }
-                    }
-                ));
-                r
+        (step, token)
+    }
+
+    /// The request state `admit` gives a session the engine just made.
+    fn admitted(&self, token: &SessionToken) -> RequestState {
+        match block_on(admit(&self.mfa, Some(token.clone()), true)) {
+            Admission::Proceed(state) => state,
+            Admission::Refuse { refused, .. } => {
+                panic!("a session the engine made was refused: {refused:?}")
             }
         }
+    }
+
+    /// Alice logs in (pending) and `POST /verify`s her current TOTP code
+    /// through `handle`: the renewed session, and the trust cookie's
+    /// `Set-Cookie` when `trust_device`.
+    fn verified_login(&self, trust_device: bool) -> (SessionToken, Option<String>) {
+        let (_, pending) = self.login("alice", None);
+        let state = self.admitted(&pending);
+        let body = serde_json::json!({
+            "method": "totp",
+            "factor_id": self.t.alice_totp.to_string(),
+            "code": self.alice_code(),
+            "trust_device": trust_device,
+        });
+        let body = serde_json::to_vec(&body).unwrap();
+        let call = Call::decode(Route::Verify, &body, None, Some("fuzz setup")).unwrap();
+        let reply = block_on(handle(&self.mfa, TrustCookie { secure: true }, state, call))
+            .unwrap_or_else(|e| panic!("the setup's verification failed: {e:?}"));
+        let SessionChange::Renew(token) = reply.session else {
+            panic!("a verification did not renew the session: {:?}", reply.session);
+        };
+        (token, reply.set_cookie)
     }
 
     fn substitute(&self, text: &[u8]) -> Vec<u8> {
@@ -634,7 +742,37 @@ fn failures(mfa: &Mfa<MemoryStore>, user: Option<&UserId>) -> u32 {
     user.map_or(0, |u| block_on(mfa.store().user_state(u)).unwrap().failures)
 }
 
-fn run(world: &mut World, record: &mut Option<SessionRecord>, raw: &[u8]) {
+/// `token` with one byte changed (which, and how, from `salt`): `admit`
+/// must refuse it as `401 unauthenticated` and end the session, never take
+/// it for a login.
+fn check_tampered(mfa: &Mfa<MemoryStore>, token: &SessionToken, salt: &[u8]) {
+    let mut bytes = token.as_str().as_bytes().to_vec();
+    assert!(!bytes.is_empty() && bytes.is_ascii(), "token {token:?}");
+    let h = salt
+        .iter()
+        .fold(0usize, |h, &b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+    let i = h % bytes.len();
+    // 1..=127: an ASCII byte stays ASCII, and changes.
+    let mask = u8::try_from(h / bytes.len() % 127).unwrap() + 1;
+    bytes[i] ^= mask;
+    let forged = SessionToken::from_stored(String::from_utf8(bytes).unwrap());
+    match block_on(admit(mfa, Some(forged.clone()), true)) {
+        Admission::Proceed(state) => panic!(
+            "a token with byte {i} changed (^{mask:#x}) was admitted: {forged:?} as {:?}",
+            state.record()
+        ),
+        Admission::Refuse { refused, end_session } => {
+            assert_eq!(
+                (refused.error.status, refused.error.body.error.as_str()),
+                (401, "unauthenticated"),
+                "{refused:?}"
+            );
+            assert!(end_session, "a forged token's session was kept");
+        }
+    }
+}
+
+fn run(world: &mut World, token: &mut Option<SessionToken>, raw: &[u8]) {
     let req = parse_request(raw);
     if let Some(secs) = req.header("x-advance").and_then(|v| v.parse::<u32>().ok()) {
         world
@@ -671,28 +809,33 @@ fn run(world: &mut World, record: &mut Option<SessionRecord>, raw: &[u8]) {
     };
     assert_eq!(call.route(), route);
 
-    let state = match block_on(admit(&world.mfa, record.clone(), true)) {
+    if let Some(t) = token.as_ref() {
+        check_tampered(&world.mfa, t, raw);
+    }
+    let state = match block_on(admit(&world.mfa, token.clone(), true)) {
         Admission::Proceed(state) => state,
         Admission::Refuse { refused, end_session } => {
             assert_eq!(refused.error.status, 401, "{refused:?}");
             if end_session {
-                *record = None;
+                *token = None;
             }
             return;
         }
     };
-    check_handle(world, record, state, route, call, &body);
+    check_handle(world, token, state, route, call, &body);
 }
 
 fn check_handle(
     world: &mut World,
-    record: &mut Option<SessionRecord>,
+    token: &mut Option<SessionToken>,
     state: RequestState,
     route: Route,
     call: Call,
     body: &[u8],
 ) {
-    let user = record.as_ref().map(|r| r.user.clone());
+    // The session as `admit` opened it (`handle` takes the state).
+    let record: Option<SessionRecord> = state.record().cloned();
+    let user = record.as_ref().map(|r| r.user().clone());
     let before = failures(&world.mfa, user.as_ref());
     let code = submitted_code(&call).map(str::to_owned);
     let mut destination = None;
@@ -754,7 +897,7 @@ fn check_handle(
                     }
                 }
                 Some(r) => {
-                    if let Stage::Pending { step } = &r.stage
+                    if let Stage::Pending { step } = r.stage()
                         && !route.allowed_while_pending(step)
                     {
                         assert_eq!(e.body.error, "mfa_required", "pending {route:?}");
@@ -769,7 +912,7 @@ fn check_handle(
                 "anonymous {route:?} succeeded"
             );
             if let Some(r) = record.as_ref()
-                && let Stage::Pending { step } = &r.stage
+                && let Stage::Pending { step } = r.stage()
             {
                 assert!(
                     route.allowed_while_pending(step),
@@ -800,12 +943,16 @@ fn check_handle(
                     let SessionChange::Renew(new) = &reply.session else {
                         panic!("{route:?} succeeded without renewing the session");
                     };
+                    // Only `admit` opens a sealed record: the renewed session
+                    // must be admitted now, and be the same user's, complete.
+                    let new_state = world.admitted(new);
+                    let new = new_state.record().expect("a renewed session is anonymous");
                     let old = record.as_ref().unwrap();
-                    assert_eq!(new.user, old.user, "the session changed hands");
+                    assert_eq!(new.user(), old.user(), "the session changed hands");
                     assert!(!new.is_pending());
                     let code = code.unwrap();
                     assert!(
-                        world.right_code(&old.user, &code),
+                        world.right_code(old.user(), &code),
                         "{route:?} succeeded with {code:?} (pending: {was_pending})"
                     );
                 }
@@ -829,8 +976,8 @@ fn check_handle(
                 );
             }
             match reply.session {
-                SessionChange::Renew(new) => *record = Some(*new),
-                SessionChange::End => *record = None,
+                SessionChange::Renew(new) => *token = Some(new),
+                SessionChange::End => *token = None,
                 _ => {}
             }
         }
@@ -842,9 +989,8 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &data[data.len()..]),
     };
-    let mut world = World::new();
     let kind = String::from_utf8_lossy(first);
-    let mut record = world.session(kind.trim());
+    let (mut world, mut token) = World::new(kind.trim());
     let mut rest = rest;
     for _ in 0..4 {
         if rest.is_empty() {
@@ -854,7 +1000,7 @@ fuzz_target!(|data: &[u8]| {
             Some(i) => (&rest[..i], &rest[i + 5..]),
             None => (rest, &rest[rest.len()..]),
         };
-        run(&mut world, &mut record, raw);
+        run(&mut world, &mut token, raw);
         rest = next;
     }
 });
