@@ -15,7 +15,7 @@ use zeroize::{Zeroize, Zeroizing};
 /// assert_eq!(format!("{s:?}"), "[redacted]");
 /// assert_eq!(s.expose(), "123456");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SecretString(Zeroizing<String>);
 
 impl SecretString {
@@ -49,7 +49,7 @@ impl fmt::Debug for SecretString {
 }
 
 /// Secret bytes (a TOTP seed, a key). Zeroized on drop, redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SecretBytes(Zeroizing<Vec<u8>>);
 
 impl SecretBytes {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::crypto::{KeyedHash, Sealed};
+use crate::crypto::{KeyedHash, Sealed, ct_eq};
 use crate::factor::{FactorKind, FactorState, Purpose};
 use crate::ids::{ChallengeId, DeviceId, FactorId, RecoveryId, UserId};
 use crate::limiter::{Gate, LockoutRules, SendDecision, SendRules};
@@ -188,11 +188,11 @@ checks! {
         s.insert_factor(&totp).await.unwrap();
         s.insert_factor(&sms).await.unwrap();
         assert!(matches!(s.insert_factor(&totp).await, Err(crate::StoreError::Conflict(_))), "duplicate id accepted");
-        assert_eq!(s.factor(&u, &totp.id).await.unwrap().as_ref(), Some(&totp));
+        assert!(s.factor(&u, &totp.id).await.unwrap().is_some_and(|f| same_factor(&f, &totp)));
         let all = s.factors(&u).await.unwrap();
         assert_eq!(all.len(), 2);
-        assert!(all.contains(&totp) && all.contains(&sms));
-        assert_eq!(s.factor(&other, &totp.id).await.unwrap(), None, "factor visible to another user");
+        assert!(all.iter().any(|f| same_factor(f, &totp)) && all.iter().any(|f| same_factor(f, &sms)));
+        assert!(s.factor(&other, &totp.id).await.unwrap().is_none(), "factor visible to another user");
         assert!(s.factors(&other).await.unwrap().is_empty());
         assert!(!s.rename_factor(&other, &totp.id, "x").await.unwrap());
         assert!(!s.delete_factor(&other, &totp.id, T0).await.unwrap());
@@ -228,10 +228,10 @@ checks! {
         s.insert_device(&device(&u, 0)).await.unwrap();
         assert!(s.delete_factor(&u, &f.id, T0).await.unwrap());
         assert!(!s.delete_factor(&u, &f.id, T0).await.unwrap(), "deleted twice");
-        assert_eq!(s.factor(&u, &f.id).await.unwrap(), None);
+        assert!(s.factor(&u, &f.id).await.unwrap().is_none());
         assert_eq!(s.user_state(&u).await.unwrap().epoch, 1);
         assert!(s.devices(&u, T0).await.unwrap().is_empty(), "device survived factor removal");
-        assert_eq!(s.take_attempt(&u, &c.id, T0, 5).await.unwrap(), AttemptOutcome::NotFound, "challenge survived factor removal");
+        assert!(matches!(s.take_attempt(&u, &c.id, T0, 5).await.unwrap(), AttemptOutcome::NotFound), "challenge survived factor removal");
     }
 
     /// Only pending factors older than the cut-off are removed.
@@ -246,7 +246,7 @@ checks! {
             s.insert_factor(f).await.unwrap();
         }
         assert_eq!(s.delete_stale_pending(&u, T0 + Duration::from_secs(1)).await.unwrap(), 1);
-        assert_eq!(s.factor(&u, &old.id).await.unwrap(), None);
+        assert!(s.factor(&u, &old.id).await.unwrap().is_none());
         assert!(s.factor(&u, &fresh.id).await.unwrap().is_some());
         assert!(s.factor(&u, &active.id).await.unwrap().is_some());
     }
@@ -259,8 +259,8 @@ checks! {
         let new = Sealed(vec![1, 0, 0, 0, 2, 42]);
         assert!(s.update_sealed(&u, &f.id, None, Some(&new)).await.unwrap());
         let got = s.factor(&u, &f.id).await.unwrap().unwrap();
-        assert_eq!(got.destination, Some(new));
-        assert_eq!(got.secret, None);
+        assert!(got.destination.as_ref().is_some_and(|d| ct_eq(&d.0, &new.0)));
+        assert!(got.secret.is_none());
     }
 
     /// The TOTP step only moves forward: equal or lower steps are replays.
@@ -312,7 +312,7 @@ checks! {
         assert!(matches!(s.take_attempt(&u, &first.id, T0, 5).await.unwrap(), AttemptOutcome::Counted(_)), "refused resend killed the live code");
         let second = challenge(&u, &f.id, Purpose::Login, T0 + gap);
         assert_eq!(s.replace_challenge(&second, gap, 5).await.unwrap(), ReplaceOutcome::Replaced { attempts: 3 });
-        assert_eq!(s.take_attempt(&u, &first.id, T0 + gap, 5).await.unwrap(), AttemptOutcome::NotFound, "old code still alive after resend");
+        assert!(matches!(s.take_attempt(&u, &first.id, T0 + gap, 5).await.unwrap(), AttemptOutcome::NotFound), "old code still alive after resend");
         match s.take_attempt(&u, &second.id, T0 + gap, 5).await.unwrap() {
             AttemptOutcome::Counted(c) => assert_eq!(c.attempts, 4, "resend reset the attempt count"),
             other => panic!("{other:?}"),
@@ -348,28 +348,28 @@ checks! {
         s.insert_factor(&f).await.unwrap();
         let c = challenge(&u, &f.id, Purpose::Login, T0);
         let _ = s.replace_challenge(&c, Duration::ZERO, 5).await.unwrap();
-        assert_eq!(s.take_attempt(&user("b"), &c.id, T0, 5).await.unwrap(), AttemptOutcome::NotFound, "another user's challenge");
+        assert!(matches!(s.take_attempt(&user("b"), &c.id, T0, 5).await.unwrap(), AttemptOutcome::NotFound), "another user's challenge");
         let last_ms = c.expires_at - Duration::from_millis(1);
         match s.take_attempt(&u, &c.id, last_ms, 5).await.unwrap() {
             AttemptOutcome::Counted(got) => {
                 assert_eq!(got.attempts, 1);
-                assert_eq!(got.code_hash, c.code_hash);
+                assert!(got.code_hash.ct_matches(&c.code_hash));
                 assert_eq!(got.purpose, Purpose::Login);
                 assert_eq!(got.factor, f.id);
             }
             other => panic!("valid until the last millisecond: {other:?}"),
         }
-        assert_eq!(s.take_attempt(&u, &c.id, c.expires_at, 5).await.unwrap(), AttemptOutcome::Expired, "valid at expires_at");
+        assert!(matches!(s.take_attempt(&u, &c.id, c.expires_at, 5).await.unwrap(), AttemptOutcome::Expired), "valid at expires_at");
         assert!(s.mark_challenge_used(&u, &c.id, T0).await.unwrap());
         assert!(!s.mark_challenge_used(&u, &c.id, T0).await.unwrap(), "used twice");
-        assert_eq!(s.take_attempt(&u, &c.id, T0, 5).await.unwrap(), AttemptOutcome::Closed);
+        assert!(matches!(s.take_attempt(&u, &c.id, T0, 5).await.unwrap(), AttemptOutcome::Closed));
         assert!(s.live_challenge(&u, Purpose::Login, T0).await.unwrap().is_none(), "used challenge is live");
         let d = challenge(&u, &f.id, Purpose::Login, T0);
         let _ = s.replace_challenge(&d, Duration::ZERO, 2).await.unwrap();
         for _ in 0..2 {
             assert!(matches!(s.take_attempt(&u, &d.id, T0, 2).await.unwrap(), AttemptOutcome::Counted(_)));
         }
-        assert_eq!(s.take_attempt(&u, &d.id, T0, 2).await.unwrap(), AttemptOutcome::Closed, "attempt past the limit");
+        assert!(matches!(s.take_attempt(&u, &d.id, T0, 2).await.unwrap(), AttemptOutcome::Closed), "attempt past the limit");
     }
 
     /// Concurrent attempts never pass the per-challenge limit.
@@ -413,7 +413,7 @@ checks! {
         for n in 1..=2 {
             assert_eq!(s.reserve_attempt(&u, now, &rules).await.unwrap(), Gate::Open { failures: n });
         }
-        assert_eq!(s.user_state(&u).await.unwrap().locked_until, None);
+        assert!(s.user_state(&u).await.unwrap().locked_until.is_none());
         assert_eq!(s.reserve_attempt(&u, now, &rules).await.unwrap(), Gate::Open { failures: 3 });
         let until = now + Duration::from_secs(30);
         assert_eq!(s.user_state(&u).await.unwrap().locked_until, Some(until));
@@ -521,8 +521,8 @@ checks! {
         for d in [&d1, &d2, &expired] {
             s.insert_device(d).await.unwrap();
         }
-        assert_eq!(s.device_by_token(&d1.token_hash).await.unwrap().as_ref(), Some(&d1));
-        assert_eq!(s.device_by_token(&KeyedHash(rand_bytes())).await.unwrap(), None);
+        assert!(s.device_by_token(&d1.token_hash).await.unwrap().is_some_and(|d| same_device(&d, &d1)));
+        assert!(s.device_by_token(&KeyedHash(rand_bytes())).await.unwrap().is_none());
         let later = T0 + Duration::from_secs(10);
         s.touch_device(&u, &d1.id, later).await.unwrap();
         assert_eq!(s.device_by_token(&d1.token_hash).await.unwrap().unwrap().last_used_at, Some(later));
@@ -554,13 +554,13 @@ checks! {
         let set: Vec<_> = (0..10).map(|_| recovery(&u)).collect();
         s.replace_recovery_codes(&u, &set).await.unwrap();
         assert_eq!(s.recovery_codes_remaining(&u).await.unwrap(), 10);
-        assert_eq!(s.recovery_code(&u, &old.fingerprint).await.unwrap(), None, "old set survived regeneration");
-        assert_eq!(s.recovery_code(&user("b"), &set[0].fingerprint).await.unwrap(), None, "another user's code");
+        assert!(s.recovery_code(&u, &old.fingerprint).await.unwrap().is_none(), "old set survived regeneration");
+        assert!(s.recovery_code(&user("b"), &set[0].fingerprint).await.unwrap().is_none(), "another user's code");
         let r = s.recovery_code(&u, &set[3].fingerprint).await.unwrap().unwrap();
-        assert_eq!(r, set[3]);
+        assert!(same_recovery(&r, &set[3]));
         assert!(s.use_recovery_code(&u, &r.id, T0).await.unwrap());
         assert!(!s.use_recovery_code(&u, &r.id, T0).await.unwrap(), "recovery code used twice");
-        assert_eq!(s.recovery_code(&u, &set[3].fingerprint).await.unwrap(), None);
+        assert!(s.recovery_code(&u, &set[3].fingerprint).await.unwrap().is_none());
         assert_eq!(s.recovery_codes_remaining(&u).await.unwrap(), 9);
     }
 
@@ -742,7 +742,7 @@ checks! {
         assert!(s.devices(&u, T0).await.unwrap().is_empty());
         let trusted = s.device_by_token(&d.token_hash).await.unwrap();
         assert!(trusted.is_none_or(|d| d.revoked_at.is_some()), "device usable after reset");
-        assert_eq!(s.take_attempt(&u, &c.id, T0, 5).await.unwrap(), AttemptOutcome::NotFound);
+        assert!(matches!(s.take_attempt(&u, &c.id, T0, 5).await.unwrap(), AttemptOutcome::NotFound));
         let st = s.user_state(&u).await.unwrap();
         assert_eq!(st.failures, 0);
         assert!(st.reenroll_required);
@@ -789,10 +789,10 @@ checks! {
         let rules = LockoutRules { free_failures: 0, ..LockoutRules::default() };
         let (gate, got) = s.reserve_and_load_factor(&u, &f.id, T0, &rules).await.unwrap();
         assert_eq!(gate, Gate::Open { failures: 1 });
-        assert_eq!(got.as_ref(), Some(&f));
+        assert!(got.as_ref().is_some_and(|g| same_factor(g, &f)));
         let (gate, got) = s.reserve_and_load_factor(&u, &f.id, T0, &rules).await.unwrap();
         assert!(matches!(gate, Gate::Locked { until: Some(_) }));
-        assert_eq!(got, None, "factor loaded through a closed gate");
+        assert!(got.is_none(), "factor loaded through a closed gate");
         assert!(s.accept_totp_step(&u, &f.id, 3, T0).await.unwrap());
         assert_eq!(s.user_state(&u).await.unwrap().failures, 0, "success did not clear failures");
         assert!(!s.accept_totp_step(&u, &f.id, 3, T0).await.unwrap());
@@ -806,8 +806,73 @@ checks! {
         assert!(matches!(outcome, Some(AttemptOutcome::Counted(ref r)) if r.attempts == 1));
         let (gate, outcome) = s.reserve_and_take_attempt(&u, &c.id, T0, 5, &rules).await.unwrap();
         assert!(matches!(gate, Gate::Locked { .. }));
-        assert_eq!(outcome, None, "attempt taken through a closed gate");
+        assert!(outcome.is_none(), "attempt taken through a closed gate");
         assert!(s.complete_challenge(&u, &c.id, &sms.id, T0).await.unwrap());
         assert_eq!(s.user_state(&u).await.unwrap().failures, 0);
     }
+}
+
+/// Whether two factor records are the same, field by field (secrets and
+/// hashes through [`ct_eq`]: records have no `PartialEq`).
+pub fn same_factor(a: &FactorRecord, b: &FactorRecord) -> bool {
+    let sealed = |x: &Option<Sealed>, y: &Option<Sealed>| match (x, y) {
+        (Some(x), Some(y)) => ct_eq(&x.0, &y.0),
+        (None, None) => true,
+        _ => false,
+    };
+    let key = |x: &Option<KeyedHash>, y: &Option<KeyedHash>| match (x, y) {
+        (Some(x), Some(y)) => x.ct_matches(y),
+        (None, None) => true,
+        _ => false,
+    };
+    a.id == b.id
+        && a.user == b.user
+        && a.kind == b.kind
+        && a.label == b.label
+        && a.state == b.state
+        && sealed(&a.secret, &b.secret)
+        && sealed(&a.destination, &b.destination)
+        && a.masked == b.masked
+        && key(&a.destination_key, &b.destination_key)
+        && a.last_step == b.last_step
+        && a.created_at == b.created_at
+        && a.confirmed_at == b.confirmed_at
+        && a.last_used_at == b.last_used_at
+}
+
+/// Whether two device records are the same (see [`same_factor`]).
+pub fn same_device(a: &DeviceRecord, b: &DeviceRecord) -> bool {
+    a.id == b.id
+        && a.user == b.user
+        && a.token_hash.ct_matches(&b.token_hash)
+        && a.label == b.label
+        && a.epoch == b.epoch
+        && a.created_at == b.created_at
+        && a.last_used_at == b.last_used_at
+        && a.expires_at == b.expires_at
+        && a.revoked_at == b.revoked_at
+}
+
+/// Whether two recovery-code records are the same (see [`same_factor`]).
+pub fn same_recovery(a: &RecoveryRecord, b: &RecoveryRecord) -> bool {
+    a.id == b.id
+        && a.user == b.user
+        && a.fingerprint.ct_matches(&b.fingerprint)
+        && ct_eq(a.phc.as_bytes(), b.phc.as_bytes())
+        && a.created_at == b.created_at
+        && a.used_at == b.used_at
+}
+
+/// Whether two challenge records are the same (see [`same_factor`]).
+pub fn same_challenge(a: &ChallengeRecord, b: &ChallengeRecord) -> bool {
+    a.id == b.id
+        && a.user == b.user
+        && a.factor == b.factor
+        && a.kind == b.kind
+        && a.purpose == b.purpose
+        && a.code_hash.ct_matches(&b.code_hash)
+        && a.attempts == b.attempts
+        && a.created_at == b.created_at
+        && a.expires_at == b.expires_at
+        && a.used_at == b.used_at
 }

@@ -19,7 +19,7 @@ pub const TRUST_COOKIE: &str = "__Host-mfa_trust";
 pub const TOKEN_LEN: usize = 43;
 
 /// A trust token as issued (to put in the cookie) or as received.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct TrustToken(SecretString);
 
 impl TrustToken {
@@ -59,7 +59,7 @@ impl TrustToken {
 }
 
 /// A token just issued, with its expiry (the cookie's `Max-Age`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct IssuedTrust {
     /// The token for the cookie.
     pub token: TrustToken,

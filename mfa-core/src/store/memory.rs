@@ -542,7 +542,7 @@ impl MfaStore for MemoryStore {
         };
         Ok(g.users
             .get(user)
-            .and_then(|d| d.devices.iter().find(|d| d.token_hash == *hash).cloned()))
+            .and_then(|d| d.devices.iter().find(|d| d.token_hash.ct_matches(hash)).cloned()))
     }
 
     async fn touch_device(&self, user: &UserId, id: &DeviceId, now: Timestamp) -> StoreResult<()> {
@@ -606,7 +606,7 @@ impl MfaStore for MemoryStore {
         Ok(g.users.get(user).and_then(|d| {
             d.recovery
                 .iter()
-                .find(|r| r.used_at.is_none() && r.fingerprint == *fingerprint)
+                .find(|r| r.used_at.is_none() && r.fingerprint.ct_matches(fingerprint))
                 .cloned()
         }))
     }

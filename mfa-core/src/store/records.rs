@@ -25,7 +25,7 @@ pub struct UserState {
 }
 
 /// An enrolled (or pending) factor.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct FactorRecord {
     /// Its id.
     pub id: FactorId,
@@ -75,7 +75,7 @@ impl FactorRecord {
 }
 
 /// An SMS/email code challenge.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ChallengeRecord {
     /// Its id.
     pub id: ChallengeId,
@@ -100,7 +100,7 @@ pub struct ChallengeRecord {
 }
 
 /// A trusted device ("Trust this device").
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct DeviceRecord {
     /// Its id.
     pub id: DeviceId,
@@ -123,7 +123,7 @@ pub struct DeviceRecord {
 }
 
 /// A stored recovery code.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct RecoveryRecord {
     /// Its id.
     pub id: RecoveryId,
@@ -161,7 +161,7 @@ pub enum ReplaceOutcome {
 }
 
 /// Answer of [`MfaStore::take_attempt`](super::MfaStore::take_attempt).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub enum AttemptOutcome {
     /// Counted; the record carries the new attempt count.

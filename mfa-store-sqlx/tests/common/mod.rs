@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use mfa_core::store::{AttemptOutcome, ReplaceOutcome};
 use mfa_core::testkit::fixtures::{T0, challenge, device, factor, recovery, user};
+use mfa_core::testkit::{same_challenge, same_device, same_factor, same_recovery};
 use mfa_core::{FactorId, FactorKind, FactorState, Gate, KeyedHash, LockoutRules, MfaStore, Purpose};
 
 /// Environment variable naming the PostgreSQL test database.
@@ -533,27 +534,29 @@ pub async fn write_everything<S: MfaStore>(s: &S) -> Written {
 
 /// Everything [`write_everything`] wrote is still there.
 pub async fn check_everything<S: MfaStore>(s: &S, w: &Written) {
-    assert_eq!(
-        s.factor(&w.user, &w.factor.id).await.unwrap().as_ref(),
-        Some(&w.factor)
+    assert!(
+        s.factor(&w.user, &w.factor.id)
+            .await
+            .unwrap()
+            .is_some_and(|f| same_factor(&f, &w.factor))
     );
-    assert_eq!(
-        s.device_by_token(&w.device.token_hash).await.unwrap().as_ref(),
-        Some(&w.device)
+    assert!(
+        s.device_by_token(&w.device.token_hash)
+            .await
+            .unwrap()
+            .is_some_and(|d| same_device(&d, &w.device))
     );
-    assert_eq!(
+    assert!(
         s.recovery_code(&w.user, &w.recovery.fingerprint)
             .await
             .unwrap()
-            .as_ref(),
-        Some(&w.recovery)
+            .is_some_and(|r| same_recovery(&r, &w.recovery))
     );
-    assert_eq!(
+    assert!(
         s.live_challenge(&w.user, Purpose::Login, T0)
             .await
             .unwrap()
-            .as_ref(),
-        Some(&w.challenge)
+            .is_some_and(|c| same_challenge(&c, &w.challenge))
     );
     let st = s.user_state(&w.user).await.unwrap();
     assert_eq!((st.failures, st.sessions_revoked_at), (1, Some(T0)));
@@ -629,7 +632,7 @@ pub async fn statements_per_verify<S: MfaStore>(s: &S) -> (usize, usize) {
     let (ok, totp) = statements(async {
         let (gate, got) = s.reserve_and_load_factor(&u, &f.id, T0, &rules).await.unwrap();
         assert_eq!(gate, Gate::Open { failures: 1 });
-        assert_eq!(got.as_ref(), Some(&f));
+        assert!(got.as_ref().is_some_and(|g| same_factor(g, &f)));
         s.accept_totp_step(&u, &f.id, 5, T0).await.unwrap()
     })
     .await;
