@@ -1,5 +1,5 @@
 //! `MfaConfig`: the engine's settings, validated when built. Defaults are
-//! the brief's and SECURITY.md's numbers.
+//! the product's and the security requirements' numbers (docs/SECURITY-REVIEW.md).
 
 use std::fmt;
 use std::sync::Arc;

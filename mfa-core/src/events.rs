@@ -1,4 +1,4 @@
-//! Security events: every event SECURITY.md §8 names, for audit logs and
+//! Security events: every event docs/SECURITY-REVIEW.md §8 names, for audit logs and
 //! user notifications. They carry ids, kinds and masked destinations, never
 //! a code, secret or token.
 

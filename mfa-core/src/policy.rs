@@ -1,7 +1,7 @@
 //! The rollout policy: from when MFA is required, an optional grace period
 //! before that, and per-cohort settings (platform and group): allowed
 //! methods, "trust this device" permission and duration, and forced
-//! re-login cut-offs (the seeds' "all web users logged out that evening, app
+//! re-login cut-offs (the housing association's "all web users logged out that evening, app
 //! users in stages by platform").
 //!
 //! Loads from TOML or JSON and validates with clear errors:

@@ -1,4 +1,4 @@
-//! Lifecycle on a `ManualClock` (SECURITY.md §2, §7): step-up before adding,
+//! Lifecycle on a `ManualClock` (docs/SECURITY-REVIEW.md §2, §7): step-up before adding,
 //! renaming or removing a factor or regenerating recovery codes; the
 //! contact team's admin reset (everything revoked, sessions ended,
 //! re-enrolment forced whatever the policy); password changes and session

@@ -1,4 +1,4 @@
-//! Audit events and hygiene (SECURITY.md §8): an event for every item §8
+//! Audit events and hygiene (docs/SECURITY-REVIEW.md §8): an event for every item §8
 //! lists, user notifications for factor changes and recovery-code use, and
 //! no code, secret, token or full destination in any event (checked on the
 //! JSON form), in any error message, or in `Debug` output.
@@ -132,7 +132,7 @@ async fn run_everything() -> Run {
 async fn every_security_item_produces_an_event() {
     let run = run_everything().await;
     let names = run.f.event_names();
-    // SECURITY.md §8: enrolment, challenge sent, success, failure, lock-out,
+    // docs/SECURITY-REVIEW.md §8: enrolment, challenge sent, success, failure, lock-out,
     // replay attempt, trusted device added/used/revoked, recovery code used,
     // admin reset, policy-forced logout; and the rest the engine audits.
     for want in [

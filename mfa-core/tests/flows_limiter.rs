@@ -1,4 +1,4 @@
-//! Attempts and lock-out on a `ManualClock` (SECURITY.md §4): per-account
+//! Attempts and lock-out on a `ManualClock` (docs/SECURITY-REVIEW.md §4): per-account
 //! back-off from 30 s doubling to 1 h, the hard stop at 100 consecutive
 //! failures until `admin_unlock`, success resetting the count, counting
 //! across factors, and atomic counting under concurrency (64 parallel wrong

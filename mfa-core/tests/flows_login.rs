@@ -1,5 +1,5 @@
 //! The login decision and the rollout policy on a `ManualClock`
-//! (SECURITY.md §7, DESIGN.md login flow): `begin_login` answers the same
+//! (docs/SECURITY-REVIEW.md §7, the login flow of docs/http-api.md): `begin_login` answers the same
 //! for first-time and existing users, grace period (`OfferEnroll`),
 //! enforcement date (`MustEnroll`), cohort methods and enforcement dates,
 //! forced re-login cut-offs per cohort through `check_session`, and policy

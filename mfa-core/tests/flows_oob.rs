@@ -1,4 +1,4 @@
-//! SMS and email codes on a `ManualClock` (SECURITY.md §3): 6 digits, the
+//! SMS and email codes on a `ManualClock` (docs/SECURITY-REVIEW.md §3): 6 digits, the
 //! exact 5-minute boundary, single use, binding to challenge/user/purpose,
 //! resend rules (kills the old code, keeps the failure count, 30 s
 //! cool-down), send caps per account and per destination, switching method

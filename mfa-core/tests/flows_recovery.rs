@@ -1,4 +1,4 @@
-//! Recovery codes (SECURITY.md §6): 10 codes of 16 base32 characters (80
+//! Recovery codes (docs/SECURITY-REVIEW.md §6): 10 codes of 16 base32 characters (80
 //! bits) grouped for humans, generated only after a fresh second factor,
 //! single use, normalised on input, regenerating replaces all, remaining
 //! count, bound to their user, and every use notifies the user.

@@ -1,4 +1,4 @@
-//! Authenticator apps on a `ManualClock` (SECURITY.md §2): enrolment
+//! Authenticator apps on a `ManualClock` (docs/SECURITY-REVIEW.md §2): enrolment
 //! (160-bit secret, URI, QR), confirmation only by a correct code, the ±1
 //! step window (configurable), replay refusal for every step <= the last
 //! accepted, strict digit parsing, several TOTP factors per user.

@@ -1,4 +1,4 @@
-//! "Trust this device" on a `ManualClock` (SECURITY.md §5): issue, check,
+//! "Trust this device" on a `ManualClock` (docs/SECURITY-REVIEW.md §5): issue, check,
 //! list, expiry at 90 days, revoke one / all, revoked by password change,
 //! factor removal and admin reset, bound to one user, weaker than a fresh
 //! factor (never fresh for step-up), and policy controls.

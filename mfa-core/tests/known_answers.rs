@@ -1,4 +1,4 @@
-//! Known answers (SECURITY.md §1): RFC 4226 App. D HOTP values and the
+//! Known answers (docs/SECURITY-REVIEW.md §1): RFC 4226 App. D HOTP values and the
 //! RFC 6238 App. B TOTP table for SHA1, SHA256 and SHA512, bit for bit,
 //! through totp-rs as the engine configures it, through an independent
 //! HMAC computation, and through the engine end to end.

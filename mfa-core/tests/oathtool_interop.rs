@@ -1,4 +1,4 @@
-//! Interop with an independent implementation (SECURITY.md §1-2): codes
+//! Interop with an independent implementation (docs/SECURITY-REVIEW.md §1-2): codes
 //! from Debian's `oathtool` (OATH Toolkit) for a secret enrolled through the
 //! engine are accepted by `confirm_enrollment` and `verify` at the same
 //! `ManualClock` times, and the otpauth URI, parsed here by hand, carries

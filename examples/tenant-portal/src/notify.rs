@@ -2,7 +2,7 @@
 //! the one being changed, whenever their sign-in settings change (a factor
 //! added, renamed or removed, recovery codes used or replaced, trusted
 //! devices revoked, the password changed, a reset by the contact team).
-//! SECURITY.md §6-7 (ASVS 6.3.7, 7.5.1).
+//! docs/SECURITY-REVIEW.md §6-7 (ASVS 6.3.7, 7.5.1).
 //!
 //! Notices are derived from the engine's security events, so every path
 //! that changes a setting (account page, staff console, JSON API) sends

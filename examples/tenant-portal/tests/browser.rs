@@ -1,5 +1,5 @@
 //! Browser tests in real headless Chromium (Debian `chromium` +
-//! `chromium-driver`), driven over WebDriver with fantoccini: the seeds'
+//! `chromium-driver`), driven over WebDriver with fantoccini: the housing association's
 //! behaviours walked through as a resident or a member of staff would.
 //!
 //! One chromedriver per run; every scenario gets its own portal (in-process,
