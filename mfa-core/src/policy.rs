@@ -1,6 +1,7 @@
 //! The rollout policy: from when MFA is required, an optional grace period
-//! before that, and per-cohort settings (platform and group): allowed
-//! methods, "trust this device" permission and duration, and forced
+//! before that, and per-cohort settings (platform and group): the methods
+//! that may be enrolled (a user's existing factors stay usable everywhere,
+//! invariant I4), "trust this device" permission and duration, and forced
 //! re-login cut-offs (the housing association's "all web users logged out that evening, app
 //! users in stages by platform").
 //!
@@ -143,8 +144,11 @@ pub enum Requirement {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Methods users may enrol and use (not `recovery_code`: recovery codes
-    /// are always accepted once generated).
+    /// Methods users may enrol, the ones offered first at login (not
+    /// `recovery_code`: recovery codes are always accepted once generated).
+    /// A factor a user already has stays usable for login and step-up on
+    /// every platform whatever this says (invariant I4): retire a method
+    /// for existing users by removing their factors, never by this list.
     #[serde(default = "default_methods")]
     pub methods: Vec<FactorKind>,
     /// Whether "Trust this device" is offered.
@@ -308,8 +312,8 @@ impl Policy {
         s
     }
 
-    /// The methods `a` may enrol and use: [`settings_for`](Self::settings_for)`(a).methods`
-    /// without copying anything (this is on every verification).
+    /// The methods `a` may enrol: [`settings_for`](Self::settings_for)`(a).methods`
+    /// without copying anything.
     ///
     /// ```
     /// use mfa_core::{Audience, FactorKind, Platform, Policy};
