@@ -181,6 +181,13 @@ pub async fn build(config: Config) -> Result<(Router, App, Option<String>), Star
 /// without routes. Returns it and, on a fresh demo database, the
 /// applicant's registration token.
 pub async fn start(config: Config, parts: EngineParts) -> Result<(App, Option<String>), StartError> {
+    if config.demo_exposed() {
+        tracing::warn!(
+            bind = %config.bind,
+            "DEMO MODE ON A NON-LOOPBACK ADDRESS (PORTAL_MODE=demo): anyone who can reach {} can log in to the seeded demo accounts, whose passwords are published, and the demo keys are kept in the database. The outbox page of codes and reset links is still shown only to clients on this machine. Never use this with real residents or data.",
+            config.bind
+        );
+    }
     let db = Db::connect(&config.database_url).await?;
     let store = SqlxStore::connect(&config.database_url).await?;
     store.migrate().await?;
@@ -235,6 +242,9 @@ pub async fn start(config: Config, parts: EngineParts) -> Result<(App, Option<St
         settings = settings.allow_while_pending(path);
     }
     settings = settings.allow_origin(&format!("http://{}", config.bind));
+    if config.public_origin() != format!("http://{}", config.bind) {
+        settings = settings.allow_origin(config.public_origin());
+    }
     let mfa = MfaState::from_arc(engine, settings);
 
     let token = if config.demo {
@@ -257,6 +267,17 @@ pub async fn start(config: Config, parts: EngineParts) -> Result<(App, Option<St
         config: Arc::new(config),
     };
     Ok((app, token))
+}
+
+/// Serves `router` on `listener` with each request's peer address known
+/// to handlers (`ConnectInfo<SocketAddr>`: the demo outbox is shown only to
+/// loopback clients). `main` and the tests serve the portal through this.
+pub async fn listen(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
 impl App {

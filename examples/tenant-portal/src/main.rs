@@ -23,9 +23,10 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     let (bind, demo, db_url) = (config.bind, config.demo, config.database_url.clone());
+    let public_url = config.public_url.clone();
     let (router, _app, registration) = app::build(config).await?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    println!("Orchard Homes tenant portal: http://{bind}/  (database: {db_url})");
+    println!("Orchard Homes tenant portal: {public_url}/  (listening on {bind}, database: {db_url})");
     if demo {
         println!("Demo mode. Accounts:");
         for a in ACCOUNTS {
@@ -35,10 +36,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         if let Some(token) = registration {
-            println!("  Applicant registration link: http://{bind}/register/{token}");
+            println!("  Applicant registration link: {public_url}/register/{token}");
         }
-        println!("  Text messages and emails appear at http://{bind}/demo/outbox");
+        println!(
+            "  Text messages and emails appear at {public_url}/demo/outbox (from this machine only)"
+        );
     }
-    axum::serve(listener, router).await?;
+    app::listen(listener, router).await?;
     Ok(())
 }

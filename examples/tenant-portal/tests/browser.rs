@@ -126,7 +126,7 @@ async fn start_portal() -> Portal {
     );
     let (router, _app, _token) = tenant_portal::app::build(config).await.expect("portal starts");
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        tenant_portal::app::listen(listener, router).await.unwrap();
     });
     Portal {
         base: format!("http://{bind}"),

@@ -50,7 +50,7 @@ impl ServerUnderTest for Portal {
         let routes: Router<App> = scaffold::<SqlxStore, App>().merge(mfa_routes(portal.mfa.clone()));
         let router = portal.serve(routes);
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = app::listen(listener, router).await;
         });
         Running {
             base_url: format!("http://{addr}"),

@@ -18,7 +18,7 @@ async fn journey(database_url: String) {
     let addr = listener.local_addr().unwrap();
     let config = Config::demo(addr, database_url);
     let (router, state, _registration) = app::build(config).await.unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = tokio::spawn(async move { app::listen(listener, router).await });
     let outbox = state.outbox.clone().unwrap();
     let mut b = Browser::new(&format!("http://{addr}"));
 

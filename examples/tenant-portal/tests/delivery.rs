@@ -185,7 +185,7 @@ async fn serve(config: Config) -> (String, tokio::task::JoinHandle<()>, tenant_p
     config.bind = addr;
     let (router, app, _) = app::build(config).await.unwrap();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        app::listen(listener, router).await.unwrap();
     });
     (format!("http://{addr}"), task, app)
 }

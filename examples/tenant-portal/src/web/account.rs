@@ -502,10 +502,7 @@ pub struct Next {
 }
 
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/account".into(),
-    }
+    crate::util::same_site_path(next)
 }
 
 async fn step_up_page(

@@ -1,7 +1,10 @@
 //! Resident pages: home, rent; the demo outbox; help.
 
 use askama::Template;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use tower_sessions::Session;
 
@@ -96,9 +99,18 @@ struct OutboxPage {
     messages: Vec<Sent>,
 }
 
-/// `GET /demo/outbox`: what residents "received" (demo mode only).
-pub async fn outbox(State(app): State<App>, _session: Session) -> Result<Response, PageError> {
-    let Some(outbox) = &app.outbox else {
+/// `GET /demo/outbox`: what residents "received". Demo mode only, and only
+/// to a client on this machine (the connection's peer address): it lists
+/// every code and password-reset link. Anything else, including a server
+/// that does not pass the peer address ([`crate::app::listen`] does), gets
+/// 404.
+pub async fn outbox(
+    State(app): State<App>,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    _session: Session,
+) -> Result<Response, PageError> {
+    let local = peer.is_ok_and(|ConnectInfo(addr)| crate::config::is_loopback(addr.ip()));
+    let Some(outbox) = app.outbox.as_ref().filter(|_| app.config.demo && local) else {
         return Err(PageError::NotFound);
     };
     let mut dated: Vec<(i64, Sent)> = outbox

@@ -59,8 +59,8 @@ pub async fn forgot(
         && let Some((user, token)) = app.db.issue_password_reset(&f.email, now, RESET_TTL_MS).await?
     {
         let body = format!(
-            "Someone asked to reset the password of your Orchard Homes account. If it was you, open this link within 30 minutes: http://{}/reset-password/{token}\nIf it wasn't you, ignore this email: your password stays the same.",
-            app.config.bind
+            "Someone asked to reset the password of your Orchard Homes account. If it was you, open this link within 30 minutes: {}/reset-password/{token}\nIf it wasn't you, ignore this email: your password stays the same.",
+            app.config.public_url
         );
         // Sent off the request path: the answer takes the same time whether
         // or not the account exists.
