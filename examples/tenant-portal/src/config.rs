@@ -1,5 +1,12 @@
 //! Settings from the environment (documented in the README and
 //! `examples/tenant-portal/portal.env.example`).
+//!
+//! The modes fail closed: with nothing set the portal is the demo on
+//! `127.0.0.1:8080`; a demo on a non-loopback address starts only when
+//! `PORTAL_MODE=demo` asks for it (and then warns loudly at start-up); and
+//! production refuses to start without the MFA keys, SMTP delivery
+//! (`PORTAL_SMTP_URL`, `PORTAL_MAIL_FROM`) and the public address
+//! (`PORTAL_PUBLIC_URL`, https unless loopback) that emailed links use.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -34,8 +41,8 @@ pub struct Config {
     /// one saved from the staff console, otherwise the demo policy.
     pub policy_file: Option<String>,
     /// SMTP delivery (`PORTAL_SMTP_URL`, `PORTAL_MAIL_FROM`,
-    /// `PORTAL_SMS_EMAIL_GATEWAY`); without it, the demo outbox in demo
-    /// mode and no delivery in production.
+    /// `PORTAL_SMS_EMAIL_GATEWAY`). Required in production; without it in
+    /// demo mode, the demo outbox.
     pub smtp: Option<SmtpSettings>,
 }
 
@@ -194,10 +201,14 @@ fn public_url(url: &str, production: bool) -> Result<String, ConfigError> {
         return Err(ConfigError::PublicUrl("must start with https://"));
     }
     if !rest.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ConfigError::PublicUrl("must not contain spaces or control characters"));
+        return Err(ConfigError::PublicUrl(
+            "must not contain spaces or control characters",
+        ));
     }
     if rest.contains(['?', '#', '\\']) {
-        return Err(ConfigError::PublicUrl("must not have a query, a fragment or a backslash"));
+        return Err(ConfigError::PublicUrl(
+            "must not have a query, a fragment or a backslash",
+        ));
     }
     let authority = rest.split('/').next().unwrap_or("");
     if authority.contains('@') {
@@ -210,8 +221,7 @@ fn public_url(url: &str, production: bool) -> Result<String, ConfigError> {
     if host.is_empty() {
         return Err(ConfigError::PublicUrl("has no host"));
     }
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(is_loopback);
+    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(is_loopback);
     if production && scheme != "https" && !loopback {
         return Err(ConfigError::PublicUrl(
             "must be https:// in production (plain http only for a loopback host)",
@@ -227,7 +237,10 @@ mod tests {
 
     const KEYS: [(&str, &str); 2] = [
         ("MFA_MAC_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
-        ("MFA_ENCRYPTION_KEYS", "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        (
+            "MFA_ENCRYPTION_KEYS",
+            "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
     ];
     const SMTP: [(&str, &str); 2] = [
         ("PORTAL_SMTP_URL", "smtps://user:pw@smtp.example.net:465"),
@@ -325,8 +338,16 @@ mod tests {
             assert!(matches!(e, ConfigError::PublicUrl(_)), "{bad}: {e}");
         }
         for (good, stored, origin) in [
-            ("http://127.0.0.1:8080", "http://127.0.0.1:8080", "http://127.0.0.1:8080"),
-            ("http://localhost:8080/", "http://localhost:8080", "http://localhost:8080"),
+            (
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080",
+            ),
+            (
+                "http://localhost:8080/",
+                "http://localhost:8080",
+                "http://localhost:8080",
+            ),
             ("http://[::1]:8080", "http://[::1]:8080", "http://[::1]:8080"),
             (
                 "HTTPS://portal.orchard.example/tenants/",
@@ -351,7 +372,10 @@ mod tests {
     #[test]
     fn unknown_modes_and_binds_are_refused() {
         assert!(matches!(load(&[("PORTAL_MODE", "prod")]), Err(ConfigError::Mode)));
-        assert!(matches!(load(&[("PORTAL_BIND", "localhost")]), Err(ConfigError::Bind)));
+        assert!(matches!(
+            load(&[("PORTAL_BIND", "localhost")]),
+            Err(ConfigError::Bind)
+        ));
         assert!(matches!(
             load(&[("PORTAL_SMTP_URL", "smtp://localhost:25")]),
             Err(ConfigError::MailFrom)

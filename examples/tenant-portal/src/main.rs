@@ -38,9 +38,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(token) = registration {
             println!("  Applicant registration link: {public_url}/register/{token}");
         }
-        println!(
-            "  Text messages and emails appear at {public_url}/demo/outbox (from this machine only)"
-        );
+        println!("  Text messages and emails appear at {public_url}/demo/outbox (from this machine only)");
     }
     app::listen(listener, router).await?;
     Ok(())

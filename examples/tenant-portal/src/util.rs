@@ -80,9 +80,8 @@ fn is_same_site_path(target: &str) -> bool {
     let safe = |b: &[u8], decoded: bool| {
         b.first() == Some(&b'/')
             && !matches!(b.get(1), Some(b'/' | b'\\'))
-            && b.iter().all(|&c| {
-                c != b'\\' && (c.is_ascii_graphic() || (decoded && (c == b' ' || c >= 0x80)))
-            })
+            && b.iter()
+                .all(|&c| c != b'\\' && (c.is_ascii_graphic() || (decoded && (c == b' ' || c >= 0x80))))
     };
     let mut bytes = target.as_bytes().to_vec();
     // Each round decodes one layer of escapes; a path that is still
