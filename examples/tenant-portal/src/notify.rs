@@ -1,7 +1,9 @@
 //! Security notices: the resident is told by email, a channel other than
 //! the one being changed, whenever their sign-in settings change (a factor
-//! added, renamed or removed, recovery codes used or replaced, trusted
-//! devices revoked, the password changed, a reset by the contact team).
+//! added, renamed or removed, recovery codes used or replaced, a device
+//! trusted or trusted devices revoked, the password changed, a reset by the
+//! contact team) and when sign-in to their account is paused or locked
+//! after wrong codes.
 //! docs/SECURITY-REVIEW.md §6-7 (ASVS 6.3.7, 7.5.1).
 //!
 //! Notices are derived from the engine's security events, so every path
@@ -44,6 +46,23 @@ pub fn notice(kind: &EventKind) -> Option<(&'static str, String)> {
         EventKind::RecoveryCodesGenerated { .. } => (
             "New recovery codes were created",
             "A new set of recovery codes was created; the old codes no longer work.".to_owned(),
+        ),
+        EventKind::TrustedDeviceAdded { label, .. } => (
+            "A new device was trusted on your account",
+            format!(
+                "A device ({}) was trusted: it won't be asked for a code when it signs in to your account for a while. You can stop trusting it from the \"Account and security\" page.",
+                if label.trim().is_empty() { "a browser" } else { label.trim() }
+            ),
+        ),
+        EventKind::LockedOut { until } => (
+            "Signing in to your account was paused",
+            match until {
+                Some(t) => format!(
+                    "Someone entered the wrong code too many times while signing in to your account, so we've paused signing in until {} (UTC). Your password was right, so they may know it.",
+                    crate::util::date_time(t.unix_millis())
+                ),
+                None => "Someone entered the wrong code too many times while signing in to your account, so we've locked it. Call us to unlock it. Your password was right, so they may know it.".to_owned(),
+            },
         ),
         EventKind::TrustedDeviceRevoked { count, device } => (
             "Trusted devices were removed",
@@ -139,6 +158,14 @@ mod tests {
             },
             EventKind::PasswordChanged,
             EventKind::AdminReset { actor: "Kim".into() },
+            EventKind::TrustedDeviceAdded {
+                device: mfa_core::DeviceId::generate().unwrap(),
+                label: "Firefox on Linux".into(),
+            },
+            EventKind::LockedOut {
+                until: Some(mfa_core::Timestamp::from_unix_millis(1_780_000_000_000)),
+            },
+            EventKind::LockedOut { until: None },
         ];
         for kind in &changes {
             let (subject, body) = notice(kind).unwrap();

@@ -294,6 +294,9 @@ pub async fn regenerate_codes(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     csrf: String,
+    /// The password in use now.
+    #[serde(default)]
+    current: String,
     password: String,
     confirm: String,
 }
@@ -318,8 +321,10 @@ pub fn password_problem(password: &str, confirm: &str) -> Option<&'static str> {
     }
 }
 
-/// `POST /account/password`: needs a fresh second factor; signs trusted
-/// devices out (the engine's `password_changed`).
+/// `POST /account/password`: needs the current password and a fresh
+/// second factor; ends every other session of the resident, signs trusted
+/// devices out and emails a notice (the engine's `password_changed`, whose
+/// `PasswordChanged` event the notifier turns into the email).
 pub async fn change_password(
     State(app): State<App>,
     me: LoggedIn,
@@ -328,6 +333,17 @@ pub async fn change_password(
 ) -> Result<Response, PageError> {
     if !me.mfa.fresh {
         return Ok(step_up_redirect());
+    }
+    let current_ok = form.current.len() <= 1024
+        && app
+            .db
+            .check_password(&me.user.email, &form.current)
+            .await?
+            .is_some_and(|u| u.id == me.user.id);
+    if !current_ok {
+        let msg =
+            "Your current password is not right. Enter the password you use now, then the new one twice.";
+        return account_page(&app, me, None, Some(msg.into()), Vec::new()).await;
     }
     if let Some(problem) = password_problem(&form.password, &form.confirm) {
         return account_page(&app, me, None, Some(problem.into()), Vec::new()).await;
@@ -341,7 +357,7 @@ pub async fn change_password(
     account_page(
         &app,
         me,
-        Some("Your password was changed. Trusted devices will be asked for a code again.".into()),
+        Some("Your password was changed. You've been signed out everywhere else, trusted devices will be asked for a code again, and we've emailed you to confirm.".into()),
         None,
         Vec::new(),
     )

@@ -129,6 +129,7 @@ pub async fn choose(State(app): State<App>, e: Enrolling, session: Session) -> R
 pub async fn skip(
     State(app): State<App>,
     e: Enrolling,
+    session: Session,
     CsrfForm(_): CsrfForm<Plain>,
 ) -> Result<Response, PageError> {
     if !e.skippable {
@@ -138,6 +139,8 @@ pub async fn skip(
         .decline_enroll_offer(&app.mfa)
         .await
         .map_err(|e| PageError::Internal(format!("decline_enroll_offer: {e:?}")))?;
+    // The login is complete: a new CSRF token for it.
+    session.remove::<String>("csrf").await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -215,6 +218,9 @@ async fn confirm(
         Err(error) => return Ok(Err(error)),
     };
     session.remove::<String>(PENDING_FACTOR).await?;
+    // The login is complete: a new CSRF token for it (none from the
+    // pending stage is accepted after it).
+    session.remove::<String>("csrf").await?;
     let enrolled: EnrolledResponse = reply
         .body
         .clone()

@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use mfa_axum::contract::{Admission, ApiError, CompleteLogin, PendingStep, Reply, SessionChange, admit};
 use mfa_axum::{MfaRejection, MfaRequest, PendingMfa, RequireMfa};
 use mfa_core::UserId;
+use mfa_core::http::{RequestFacts, csrf_check};
 use serde::de::DeserializeOwned;
 use tower_sessions::Session;
 
@@ -139,6 +140,8 @@ pub enum PageError {
     Redirect(String),
     /// The form's CSRF token is missing or wrong.
     Csrf,
+    /// The form was sent from another site (`Origin`, `Sec-Fetch-Site`).
+    CrossSite,
     /// Something failed inside; logged, never shown.
     Internal(String),
     /// No such thing (or not yours).
@@ -190,6 +193,11 @@ impl IntoResponse for PageError {
                 "This form has expired",
                 "Please go back, reload the page and try again.",
             ),
+            PageError::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "This form was sent from another website",
+                "For your safety we only accept forms sent from this portal. Please open the portal yourself and try again.",
+            ),
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page not found",
@@ -237,19 +245,36 @@ pub trait HasCsrf {
     fn csrf(&self) -> &str;
 }
 
-/// A urlencoded form whose CSRF token matched the session's (compared in
-/// constant time). Every POST handler takes one.
+/// A urlencoded form sent from this portal (the cross-site rule of the
+/// JSON routes, [`csrf_check`]: `Origin` the portal's own or a configured
+/// one, `Sec-Fetch-Site` not `cross-site`/`same-site`) whose CSRF token
+/// matched the session's (compared in constant time). Every POST handler
+/// takes one.
 pub struct CsrfForm<T>(pub T);
 
-impl<T, S> FromRequest<S> for CsrfForm<T>
+/// The cross-site rule of the MFA JSON routes on a form post: every rule
+/// of [`csrf_check`] but the JSON content type, which a form cannot have
+/// (its token stands in for it).
+fn same_site_form(parts: &Parts, app: &App) -> Result<(), PageError> {
+    let h = &parts.headers;
+    let mut facts = RequestFacts::from_headers(
+        parts.method.as_str(),
+        |name| h.get(name).and_then(|v| v.to_str().ok()),
+        parts.uri.authority().map(|a| a.as_str()),
+    );
+    facts.content_type = Some("application/json");
+    csrf_check(&facts, app.mfa.settings().http().allowed_origins()).map_err(|_| PageError::CrossSite)
+}
+
+impl<T> FromRequest<App> for CsrfForm<T>
 where
     T: DeserializeOwned + HasCsrf + Send,
-    S: Send + Sync,
 {
     type Rejection = PageError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+    async fn from_request(req: Request, state: &App) -> Result<Self, PageError> {
         let (mut parts, body) = req.into_parts();
+        same_site_form(&parts, state)?;
         let session = Session::from_request_parts(&mut parts, state)
             .await
             .map_err(|_| PageError::Internal("session layer missing".into()))?;

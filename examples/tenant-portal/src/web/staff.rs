@@ -314,6 +314,53 @@ impl HasCsrf for Wave {
     }
 }
 
+/// Sets the re-login cut-off `at` for everyone on `platform`, whichever
+/// cohort they are in (cohorts are first-match: a wave appended after the
+/// staff cohort would never reach staff). A cohort for exactly `platform`
+/// gets the cut-off; a cohort that also covers other platforms is split:
+/// a copy for `platform` alone, with the same settings and the cut-off, is
+/// put just before it (so staff on `platform` keep their methods and
+/// trust rules, and staff elsewhere are not logged out). Everyone else on
+/// `platform` (the defaults) gets a wave cohort at the end.
+pub fn add_wave(p: &mut Policy, platform: &Platform, at: Timestamp) {
+    let only = vec![platform.clone()];
+    let mut cohorts: Vec<Cohort> = Vec::with_capacity(p.cohorts.len() + 2);
+    for mut c in std::mem::take(&mut p.cohorts) {
+        if c.platforms == only {
+            c.relogin_cutoff = Some(at);
+        } else if c.platforms.is_empty() || c.platforms.contains(platform) {
+            // Already split by an earlier wave: that copy comes first and
+            // has just been given the cut-off.
+            let split = cohorts
+                .iter()
+                .any(|e| e.platforms == only && e.groups == c.groups);
+            if !split {
+                cohorts.push(Cohort {
+                    name: format!("{}-{platform}-wave", c.name),
+                    platforms: only.clone(),
+                    relogin_cutoff: Some(at),
+                    ..c.clone()
+                });
+            }
+        }
+        cohorts.push(c);
+    }
+    let everyone = cohorts.iter().any(|c| c.platforms == only && c.groups.is_empty());
+    if !everyone {
+        cohorts.push(Cohort {
+            name: format!("{platform}-app-wave"),
+            platforms: only,
+            groups: Vec::new(),
+            enforce_from: None,
+            methods: None,
+            trust_device: None,
+            trust_for: None,
+            relogin_cutoff: Some(at),
+        });
+    }
+    p.cohorts = cohorts;
+}
+
 /// `POST /staff/policy/wave`: everyone on `platform` whose session started
 /// before `at` is logged out once `at` has passed (web "that evening", apps
 /// in stages).
@@ -348,24 +395,7 @@ pub async fn wave(
         }
     };
     let mut p = (*engine(&app).policy()).clone();
-    let name = format!("{platform}-app-wave");
-    match p
-        .cohorts
-        .iter_mut()
-        .find(|c| c.platforms == vec![platform.clone()] && c.groups.is_empty())
-    {
-        Some(c) => c.relogin_cutoff = Some(at),
-        None => p.cohorts.push(Cohort {
-            name,
-            platforms: vec![platform.clone()],
-            groups: Vec::new(),
-            enforce_from: None,
-            methods: None,
-            trust_device: None,
-            trust_for: None,
-            relogin_cutoff: Some(at),
-        }),
-    }
+    add_wave(&mut p, &platform, at);
     let what = format!("logout wave for {platform} at {}", at.to_rfc3339());
     save(&app, me, p, &what).await
 }
@@ -391,4 +421,50 @@ pub async fn audit(State(app): State<App>, me: LoggedIn) -> Result<Response, Pag
         chrome: me.chrome,
         rows,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use mfa_core::{Audience, FactorKind, Platform, Policy, Timestamp};
+
+    use super::add_wave;
+
+    #[test]
+    fn a_wave_reaches_every_cohort_on_its_platform_and_no_other() {
+        let text = format!(
+            "{}\n[[cohorts]]\nname = \"apps\"\nplatforms = [\"ios\", \"web\"]\nmethods = [\"totp\", \"sms\"]\n",
+            crate::app::DEMO_POLICY
+        );
+        let mut p = Policy::from_toml(&text).unwrap();
+        let (t1, t2) = (
+            Timestamp::from_unix_millis(1_780_000_000_000),
+            Timestamp::from_unix_millis(1_780_000_600_000),
+        );
+        add_wave(&mut p, &Platform::WEB, t1);
+        add_wave(&mut p, &Platform::WEB, t2);
+        // Valid, and no cohort added twice.
+        let p = Policy::from_toml(&p.to_toml().unwrap()).unwrap();
+        let mut names: Vec<_> = p.cohorts.iter().map(|c| c.name.clone()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "{names:?}");
+
+        let staff = |platform| Audience::new(platform).with_groups(["staff"]);
+        let web = p.settings_for(&staff(Platform::WEB));
+        assert_eq!(web.relogin_cutoff, Some(t2));
+        assert_eq!(web.methods, vec![FactorKind::Totp]);
+        assert!(!web.trust_device);
+        assert_eq!(p.settings_for(&staff(Platform::IOS)).relogin_cutoff, None);
+        assert_eq!(
+            p.settings_for(&Audience::new(Platform::WEB)).relogin_cutoff,
+            Some(t2)
+        );
+        assert_eq!(p.settings_for(&Audience::new(Platform::IOS)).relogin_cutoff, None);
+        assert_eq!(
+            p.settings_for(&Audience::new(Platform::ANDROID)).relogin_cutoff,
+            None
+        );
+    }
 }

@@ -79,6 +79,25 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// POST a form with extra request headers: (status, location, body).
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        self.finish(res).await
+    }
+
     async fn finish(&mut self, res: reqwest::Response) -> (u16, String, String) {
         self.keep(&res);
         let status = res.status().as_u16();
