@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Browser, attr};
+use common::{SAM_PHONE, attr, sam_at_code_step};
 use mfa_core::{Audience, Caller, EnrollRequest, Platform, UserId};
 use tenant_portal::app;
 use tenant_portal::config::Config;
@@ -199,20 +199,8 @@ async fn sessions_survive_a_restart_and_die_at_logout() {
     );
     let (base, server, app) = serve(config.clone()).await;
     let outbox = app.outbox.clone().unwrap();
-    let mut b = Browser::new(&base);
-    let (_, _, page) = b.get("/login").await;
-    let csrf = attr(&page, "csrf");
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("email", "sam@example.org"),
-        ("password", "tenant-demo-2"),
-    ];
-    assert_eq!(b.post("/login", &form).await.1, "/login/mfa");
-    let (_, _, page) = b.get("/login/mfa").await;
-    let (csrf, factor) = (attr(&page, "csrf"), attr(&page, "factor"));
-    b.post("/login/mfa/start", &[("csrf", &csrf), ("factor", &factor)])
-        .await;
-    let code = outbox.last_code_to("+447700900123").unwrap();
+    let (mut b, csrf) = sam_at_code_step(&base).await;
+    let code = outbox.last_code_to(SAM_PHONE).unwrap();
     let (s, loc, _) = b
         .post("/login/mfa/code", &[("csrf", &csrf), ("code", code.expose())])
         .await;

@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 
 use axum::extract::connect_info::MockConnectInfo;
-use common::{Browser, attr};
+use common::{Browser, SAM_PHONE, attr, sam_at_code_step};
 use tenant_portal::app::{self, EngineParts};
 use tenant_portal::config::Config;
 
@@ -134,20 +134,8 @@ async fn reset_links_are_built_from_the_public_url() {
 
 /// Logs Sam in (password, SMS code from the outbox).
 async fn sam(base: &str, outbox: &mfa_core::Outbox) -> Browser {
-    let mut b = Browser::new(base);
-    let (_, _, page) = b.get("/login").await;
-    let csrf = attr(&page, "csrf");
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("email", "sam@example.org"),
-        ("password", "tenant-demo-2"),
-    ];
-    assert_eq!(b.post("/login", &form).await.1, "/login/mfa");
-    let (_, _, page) = b.get("/login/mfa").await;
-    let (csrf, factor) = (attr(&page, "csrf"), attr(&page, "factor"));
-    b.post("/login/mfa/start", &[("csrf", &csrf), ("factor", &factor)])
-        .await;
-    let code = outbox.last_code_to("+447700900123").unwrap();
+    let (mut b, csrf) = sam_at_code_step(base).await;
+    let code = outbox.last_code_to(SAM_PHONE).unwrap();
     let (s, loc, _) = b
         .post("/login/mfa/code", &[("csrf", &csrf), ("code", code.expose())])
         .await;

@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Browser, attr};
+use common::{Browser, SAM_PHONE, attr, sam_at_code_step};
 use mfa_axum::mfa_routes;
 use mfa_core::{EnrollRequest, Enrollment, ManualClock, Timestamp, UserId};
 use tenant_portal::app::{self, App, EngineParts};
@@ -148,20 +148,8 @@ impl Totp {
 /// Logs Sam in (password, SMS code from the outbox), trusting the device
 /// when `trust`.
 async fn sam(p: &Portal, trust: bool) -> Browser {
-    let mut b = Browser::new(&p.base);
-    let (_, _, page) = b.get("/login").await;
-    let csrf = attr(&page, "csrf");
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("email", "sam@example.org"),
-        ("password", "tenant-demo-2"),
-    ];
-    assert_eq!(b.post("/login", &form).await.1, "/login/mfa");
-    let (_, _, page) = b.get("/login/mfa").await;
-    let (csrf, factor) = (attr(&page, "csrf"), attr(&page, "factor"));
-    b.post("/login/mfa/start", &[("csrf", &csrf), ("factor", &factor)])
-        .await;
-    let code = p.outbox().last_code_to("+447700900123").unwrap();
+    let (mut b, csrf) = sam_at_code_step(&p.base).await;
+    let code = p.outbox().last_code_to(SAM_PHONE).unwrap();
     let mut form = vec![("csrf", csrf.as_str()), ("code", code.expose())];
     if trust {
         form.push(("trust", "yes"));
@@ -307,20 +295,8 @@ async fn residents_are_emailed_when_a_device_is_trusted() {
 async fn residents_are_emailed_when_their_account_is_locked() {
     let p = portal().await;
     // Wrong codes until sign-in is paused.
-    let mut b = Browser::new(&p.base);
-    let (_, _, page) = b.get("/login").await;
-    let csrf = attr(&page, "csrf");
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("email", "sam@example.org"),
-        ("password", "tenant-demo-2"),
-    ];
-    assert_eq!(b.post("/login", &form).await.1, "/login/mfa");
-    let (_, _, page) = b.get("/login/mfa").await;
-    let (csrf, factor) = (attr(&page, "csrf"), attr(&page, "factor"));
-    b.post("/login/mfa/start", &[("csrf", &csrf), ("factor", &factor)])
-        .await;
-    let code = p.outbox().last_code_to("+447700900123").unwrap();
+    let (mut b, csrf) = sam_at_code_step(&p.base).await;
+    let code = p.outbox().last_code_to(SAM_PHONE).unwrap();
     let wrong = if code.expose() == "000000" {
         "111111"
     } else {

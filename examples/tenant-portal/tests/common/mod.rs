@@ -116,3 +116,24 @@ pub fn attr(html: &str, name: &str) -> String {
     let start = html.find(&needle).unwrap_or_else(|| panic!("no {name} in page")) + needle.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
+
+/// The demo resident with SMS set up (seeded).
+pub const SAM: (&str, &str) = ("sam@example.org", "tenant-demo-2");
+/// Sam's phone, as the outbox addresses it.
+pub const SAM_PHONE: &str = "+447700900123";
+
+/// A new browser in which Sam has given the password and chosen the text
+/// message: the code was sent (read it from the outbox for [`SAM_PHONE`]).
+/// Returns the browser and the page's CSRF token for the code form.
+pub async fn sam_at_code_step(base: &str) -> (Browser, String) {
+    let mut b = Browser::new(base);
+    let (_, _, page) = b.get("/login").await;
+    let csrf = attr(&page, "csrf");
+    let form = [("csrf", csrf.as_str()), ("email", SAM.0), ("password", SAM.1)];
+    assert_eq!(b.post("/login", &form).await.1, "/login/mfa");
+    let (_, _, page) = b.get("/login/mfa").await;
+    let (csrf, factor) = (attr(&page, "csrf"), attr(&page, "factor"));
+    b.post("/login/mfa/start", &[("csrf", &csrf), ("factor", &factor)])
+        .await;
+    (b, csrf)
+}
