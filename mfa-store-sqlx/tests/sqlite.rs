@@ -124,30 +124,7 @@ mod engine_races {
     }
 }
 
-impl common::rules_sql::RawState for SqliteStore {
-    async fn set_account(&self, user: &mfa_core::UserId, failures: i64, locked_until: Option<i64>) {
-        sqlx::query(
-            "INSERT INTO mfa_users (user_id, failures, locked_until) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id) DO UPDATE SET failures = $2, locked_until = $3",
-        )
-        .bind(user.as_str())
-        .bind(failures)
-        .bind(locked_until)
-        .execute(self.pool())
-        .await
-        .unwrap();
-    }
-
-    async fn set_challenge(&self, id: &str, attempts: i64, used_at: Option<i64>) {
-        sqlx::query("UPDATE mfa_challenges SET attempts = $1, used_at = $2 WHERE id = $3")
-            .bind(attempts)
-            .bind(used_at)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .unwrap();
-    }
-}
+raw_state_with_dollar_placeholders!(SqliteStore);
 
 /// The rules this backend writes in SQL, held against `mfa_core::rules`.
 mod rules_in_sql {

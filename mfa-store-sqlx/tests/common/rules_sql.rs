@@ -14,6 +14,38 @@ use mfa_core::{FactorKind, LockoutRules, MfaStore, Purpose, Timestamp, UserId};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+/// Implements [`RawState`] for a store whose SQL takes `$n` placeholders
+/// and `ON CONFLICT … DO UPDATE` (SQLite and PostgreSQL: the same text).
+#[macro_export]
+macro_rules! raw_state_with_dollar_placeholders {
+    ($store:ty) => {
+        impl common::rules_sql::RawState for $store {
+            async fn set_account(&self, user: &mfa_core::UserId, failures: i64, locked_until: Option<i64>) {
+                sqlx::query(
+                    "INSERT INTO mfa_users (user_id, failures, locked_until) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id) DO UPDATE SET failures = $2, locked_until = $3",
+                )
+                .bind(user.as_str())
+                .bind(failures)
+                .bind(locked_until)
+                .execute(self.pool())
+                .await
+                .unwrap();
+            }
+
+            async fn set_challenge(&self, id: &str, attempts: i64, used_at: Option<i64>) {
+                sqlx::query("UPDATE mfa_challenges SET attempts = $1, used_at = $2 WHERE id = $3")
+                    .bind(attempts)
+                    .bind(used_at)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+}
+
 /// Raw writes the store API does not offer: the state to start a case from.
 pub trait RawState: MfaStore {
     /// Sets the account row (created if missing).
