@@ -83,6 +83,11 @@ impl Client {
             .default_headers(headers)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
+            // A fresh connection per request: a server may close a
+            // kept-alive connection after any answer (actix does after an
+            // error whose body it did not read), and a reused closed
+            // connection fails as `IncompleteMessage` without reaching it.
+            .pool_max_idle_per_host(0)
             .build()
             .expect("client");
         Client {
